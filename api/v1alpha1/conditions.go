@@ -1,0 +1,102 @@
+package v1alpha1
+
+// Condition types. Every kind carries Ready, Reconciling and Stalled, the three conditions kstatus
+// (and so Flux, Argo CD and `kubectl wait`) understands: Ready=True once the object has done its job,
+// Reconciling=True while work is under way, Stalled=True when it cannot go on without a change from a
+// person. UpdateCampaign adds Progressing and Paused.
+const (
+	// ConditionReady is True when the object is usable: the image is uploaded, the manifest is
+	// signed and published, the campaign has completed.
+	ConditionReady = "Ready"
+	// ConditionReconciling is True while the controller is still working towards Ready.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when the controller cannot make progress until the spec, a
+	// referenced object or a person acts. Its reason says what is wrong.
+	ConditionStalled = "Stalled"
+
+	// ConditionFirmwareImageReady on a Manifest mirrors the referenced FirmwareImage's readiness.
+	ConditionFirmwareImageReady = "FirmwareImageReady"
+	// ConditionSigningKeyReady on a Manifest is True when the signing key Secret holds a usable key.
+	ConditionSigningKeyReady = "SigningKeyReady"
+
+	// ConditionProgressing on an UpdateCampaign is True while devices are being updated.
+	ConditionProgressing = "Progressing"
+	// ConditionPaused on an UpdateCampaign is True while the rollout is held: by spec.paused, by the
+	// failure policy, or waiting for a person to approve the next wave.
+	ConditionPaused = "Paused"
+)
+
+// Condition reasons shared by the kinds. Reasons are stable CamelCase words that tools may match on;
+// the condition message carries the human detail.
+const (
+	// ReasonReconciling: the controller has seen the current generation and is working on it.
+	ReasonReconciling = "Reconciling"
+	// ReasonUpdateServiceUnavailable: the Update Service could not be reached or answered with a
+	// server error; the controller retries with backoff.
+	ReasonUpdateServiceUnavailable = "UpdateServiceUnavailable"
+	// ReasonUpdateServiceRejected: the Update Service refused a request as invalid; retrying the same
+	// request cannot succeed.
+	ReasonUpdateServiceRejected = "UpdateServiceRejected"
+	// ReasonDeleting: the object is being deleted and its remote counterpart cleaned up.
+	ReasonDeleting = "Deleting"
+)
+
+// FirmwareImage reasons.
+const (
+	// ReasonUploaded: the image is registered with the Update Service (Ready=True).
+	ReasonUploaded = "Uploaded"
+	// ReasonUploading: the image is being fetched and uploaded.
+	ReasonUploading = "Uploading"
+	// ReasonDigestMismatch: the fetched image does not match spec.sha256. Terminal.
+	ReasonDigestMismatch = "DigestMismatch"
+	// ReasonSourceNotFound: the ConfigMap or key named in spec.source does not exist.
+	ReasonSourceNotFound = "SourceNotFound"
+	// ReasonSourceUnavailable: the source URL could not be fetched; retried with backoff.
+	ReasonSourceUnavailable = "SourceUnavailable"
+	// ReasonImageTooLarge: the Update Service refused the image as too large. Terminal.
+	ReasonImageTooLarge = "ImageTooLarge"
+	// ReasonInUse: deletion waits because a Manifest still references the image.
+	ReasonInUse = "InUse"
+)
+
+// Manifest reasons.
+const (
+	// ReasonPublished: the manifest is signed and uploaded (Ready=True).
+	ReasonPublished = "Published"
+	// ReasonFirmwareImageNotReady: the referenced FirmwareImage is missing or not Ready yet.
+	ReasonFirmwareImageNotReady = "FirmwareImageNotReady"
+	// ReasonKeyNotFound: the signing key Secret, or its tls.key entry, does not exist.
+	ReasonKeyNotFound = "KeyNotFound"
+	// ReasonKeyInvalid: the signing key is malformed or of a type the format cannot use.
+	ReasonKeyInvalid = "KeyInvalid"
+	// ReasonCertificateMismatch: tls.crt does not hold the public half of tls.key.
+	ReasonCertificateMismatch = "CertificateMismatch"
+	// ReasonManifestTooLarge: the signed manifest exceeds the Update Service's 2 KiB limit.
+	ReasonManifestTooLarge = "ManifestTooLarge"
+	// ReasonKeyReady: the signing key was loaded and checked (SigningKeyReady=True).
+	ReasonKeyReady = "KeyReady"
+	// ReasonFirmwareImageReady: the referenced FirmwareImage is Ready (FirmwareImageReady=True).
+	ReasonFirmwareImageReady = "FirmwareImageReady"
+)
+
+// UpdateCampaign reasons.
+const (
+	// ReasonCompleted: every wave finished within its thresholds (Ready=True).
+	ReasonCompleted = "Completed"
+	// ReasonManifestNotReady: the referenced Manifest is missing or not Ready yet.
+	ReasonManifestNotReady = "ManifestNotReady"
+	// ReasonWaveInProgress: devices of the current wave are being updated.
+	ReasonWaveInProgress = "WaveInProgress"
+	// ReasonSoaking: the current wave finished and its soak time is running.
+	ReasonSoaking = "Soaking"
+	// ReasonWaitingForApproval: the next wave needs a person's approval.
+	ReasonWaitingForApproval = "WaitingForApproval"
+	// ReasonPausedBySpec: spec.paused is true.
+	ReasonPausedBySpec = "PausedBySpec"
+	// ReasonFailureBudgetExceeded: failures passed spec.failurePolicy.maxFailures.
+	ReasonFailureBudgetExceeded = "FailureBudgetExceeded"
+	// ReasonSuccessThresholdNotMet: a wave finished below its successThreshold.
+	ReasonSuccessThresholdNotMet = "SuccessThresholdNotMet"
+	// ReasonAborted: a person aborted the campaign, or the failure policy did.
+	ReasonAborted = "Aborted"
+)

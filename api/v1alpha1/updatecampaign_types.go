@@ -1,0 +1,353 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// UpdateCampaignSpec is a staged rollout of one Manifest to a fleet of devices.
+type UpdateCampaignSpec struct {
+	// manifestRef names the Manifest, in the same namespace, to roll out.
+	// +required
+	ManifestRef LocalObjectReference `json:"manifestRef"`
+
+	// target narrows the fleet. Devices are always limited to the manifest's vendor and class.
+	// +optional
+	Target CampaignTarget `json:"target,omitempty"`
+
+	// waves split the fleet into stages rolled out one after another, each gated on the success
+	// of the one before. A device's wave is fixed by a hash of the campaign and device ids, so it
+	// can be recomputed after any restart. The last wave must be "100%": it takes every device
+	// left. Without waves the rollout goes 1%, 10%, 50% and the rest.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:default={{name: "canary", size: "1%", successThreshold: "95%", approval: "Auto"}, {name: "early", size: "10%", successThreshold: "95%", approval: "Auto"}, {name: "half", size: "50%", successThreshold: "95%", approval: "Auto"}, {name: "rest", size: "100%", successThreshold: "95%", approval: "Auto"}}
+	// +kubebuilder:validation:XValidation:rule="size(self) == 0 || type(self[size(self)-1].size) == string && self[size(self)-1].size == '100%'",message="the last wave must have size \"100%\""
+	// +kubebuilder:validation:XValidation:rule="self.filter(w, type(w.size) == string && w.size == '100%').size() <= 1",message="only the last wave may have size \"100%\""
+	Waves []Wave `json:"waves,omitempty"`
+
+	// failurePolicy says when failures stop the rollout and how.
+	// +optional
+	// +kubebuilder:default={}
+	FailurePolicy FailurePolicy `json:"failurePolicy,omitempty"`
+
+	// deviceTimeout is how long a device may take to report a result before it counts as
+	// timed out.
+	// +optional
+	// +kubebuilder:default="2h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="deviceTimeout must be a positive duration such as 30m or 2h"
+	DeviceTimeout *metav1.Duration `json:"deviceTimeout,omitempty"`
+
+	// paused holds the rollout: no new wave starts and no new devices are targeted while it is
+	// true. Devices already updating finish.
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+}
+
+// CampaignTarget narrows which devices a campaign may reach.
+type CampaignTarget struct {
+	// filter is an Update Service device filter such as
+	// "custom_attributes__region__eq=eu&state__eq=registered", ANDed with the manifest's vendor
+	// and class.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_]+=[^&]*(&[A-Za-z0-9_]+=[^&]*)*$`
+	Filter string `json:"filter,omitempty"`
+
+	// maxDevices caps the planned fleet; devices beyond it are left out of every wave.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	MaxDevices *int64 `json:"maxDevices,omitempty"`
+}
+
+// Wave is one stage of a rollout.
+type Wave struct {
+	// name of the wave, unique in the campaign.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// size of the wave: a device count, or a percentage of the planned fleet. "100%" (allowed only
+	// on the last wave) means every device not yet in an earlier wave.
+	// +required
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:MaxLength=4
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^(100|[1-9][0-9]?)%$')",message="size must be a device count of at least 1 or a percentage from 1% to 100%"
+	Size intstr.IntOrString `json:"size"`
+
+	// successThreshold is how many devices of the wave must succeed for the rollout to go on: a
+	// count, or a percentage of the wave from 0% to 100%.
+	// +optional
+	// +kubebuilder:default="95%"
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:MaxLength=4
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')",message="successThreshold must be a device count of at least 0 or a percentage from 0% to 100%"
+	SuccessThreshold *intstr.IntOrString `json:"successThreshold,omitempty"`
+
+	// soak is how long to wait after the wave finished before the next one starts.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	Soak *metav1.Duration `json:"soak,omitempty"`
+
+	// approval says whether the wave starts on its own once the previous one passed (Auto) or
+	// waits for `kubectl fleetwave approve` (Manual).
+	// +optional
+	// +kubebuilder:default=Auto
+	Approval ApprovalMode `json:"approval,omitempty"`
+}
+
+// ApprovalMode says whether a wave needs a person's approval to start.
+// +kubebuilder:validation:Enum=Auto;Manual
+type ApprovalMode string
+
+const (
+	// ApprovalAuto starts the wave as soon as the previous one passed and soaked.
+	ApprovalAuto ApprovalMode = "Auto"
+	// ApprovalManual waits for approval before starting the wave.
+	ApprovalManual ApprovalMode = "Manual"
+)
+
+// FailurePolicy says when device failures stop a rollout.
+type FailurePolicy struct {
+	// maxFailures is how many failed or timed-out devices a wave tolerates: a count, or a
+	// percentage of the wave from 0% to 100%. One more and the action is taken.
+	// +optional
+	// +kubebuilder:default="5%"
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:MaxLength=4
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')",message="maxFailures must be a device count of at least 0 or a percentage from 0% to 100%"
+	MaxFailures *intstr.IntOrString `json:"maxFailures,omitempty"`
+
+	// minDevices is how many devices of a wave must have finished before a percentage of
+	// failures is judged, so one early failure does not stop a large wave.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=0
+	MinDevices int32 `json:"minDevices,omitempty"`
+
+	// action taken when failures pass maxFailures: Pause holds the rollout for a person to look,
+	// Abort stops the wave's remote campaigns for good.
+	// +optional
+	// +kubebuilder:default=Pause
+	Action FailureAction `json:"action,omitempty"`
+}
+
+// FailureAction is what a campaign does when its failure budget is spent.
+// +kubebuilder:validation:Enum=Pause;Abort
+type FailureAction string
+
+const (
+	// FailureActionPause holds the rollout until a person resumes or aborts it.
+	FailureActionPause FailureAction = "Pause"
+	// FailureActionAbort stops the rollout.
+	FailureActionAbort FailureAction = "Abort"
+)
+
+// CampaignPhase is a one-word summary of where a campaign is, derived from its conditions.
+// +kubebuilder:validation:Enum=Pending;WaitingForApproval;Progressing;Soaking;Paused;Completed;Aborted;Failed
+type CampaignPhase string
+
+// Campaign phases. Pending: planning or waiting for the Manifest. WaitingForApproval: the next wave
+// is Manual and not approved. Progressing: a wave's devices are updating. Soaking: a wave passed and
+// its soak runs. Paused: held by spec.paused or the failure policy. Completed, Aborted and Failed are
+// final.
+const (
+	CampaignPending            CampaignPhase = "Pending"
+	CampaignWaitingForApproval CampaignPhase = "WaitingForApproval"
+	CampaignProgressing        CampaignPhase = "Progressing"
+	CampaignSoaking            CampaignPhase = "Soaking"
+	CampaignPaused             CampaignPhase = "Paused"
+	CampaignCompleted          CampaignPhase = "Completed"
+	CampaignAborted            CampaignPhase = "Aborted"
+	CampaignFailed             CampaignPhase = "Failed"
+)
+
+// WavePhase is where one wave is.
+// +kubebuilder:validation:Enum=Pending;WaitingForApproval;Progressing;Soaking;Succeeded;Failed;Aborted
+type WavePhase string
+
+// Wave phases, in the order a wave normally moves through them; Succeeded, Failed and Aborted are
+// final.
+const (
+	WavePending            WavePhase = "Pending"
+	WaveWaitingForApproval WavePhase = "WaitingForApproval"
+	WaveProgressing        WavePhase = "Progressing"
+	WaveSoaking            WavePhase = "Soaking"
+	WaveSucceeded          WavePhase = "Succeeded"
+	WaveFailed             WavePhase = "Failed"
+	WaveAborted            WavePhase = "Aborted"
+)
+
+// DeviceCounts counts devices by outcome. Counts only: a campaign of a million devices has a status
+// the same size as one of ten.
+type DeviceCounts struct {
+	// targeted devices: those an Update Service campaign was created for.
+	// +optional
+	Targeted int64 `json:"targeted,omitempty"`
+	// succeeded devices reported the new firmware installed.
+	// +optional
+	Succeeded int64 `json:"succeeded,omitempty"`
+	// failed devices reported an error.
+	// +optional
+	Failed int64 `json:"failed,omitempty"`
+	// timedOut devices did not report within spec.deviceTimeout.
+	// +optional
+	TimedOut int64 `json:"timedOut,omitempty"`
+	// pending devices are targeted and have not reported yet.
+	// +optional
+	Pending int64 `json:"pending,omitempty"`
+	// skipped devices already ran the target firmware or were left out by the service.
+	// +optional
+	Skipped int64 `json:"skipped,omitempty"`
+}
+
+// CampaignPlan is the fleet partition the rollout follows, fixed when the campaign starts.
+type CampaignPlan struct {
+	// fleetSize is the number of devices the campaign plans to reach.
+	// +optional
+	FleetSize int64 `json:"fleetSize,omitempty"`
+	// waveSizes is the planned number of devices of each wave, in order.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	WaveSizes []int64 `json:"waveSizes,omitempty"`
+	// hash identifies the spec the plan was made from; a different hash means the plan is stale.
+	// +optional
+	Hash string `json:"hash,omitempty"`
+}
+
+// WaveStatus is the progress of one wave.
+type WaveStatus struct {
+	// name of the wave.
+	// +required
+	Name string `json:"name"`
+	// phase of the wave.
+	// +optional
+	Phase WavePhase `json:"phase,omitempty"`
+	// DeviceCounts of the wave.
+	DeviceCounts `json:",inline"`
+	// remoteCampaigns is how many Update Service campaigns the wave was split into.
+	// +optional
+	RemoteCampaigns int32 `json:"remoteCampaigns,omitempty"`
+	// attempt is the retry attempt the wave last started under.
+	// +optional
+	Attempt int32 `json:"attempt,omitempty"`
+	// startedAt is when the wave's first remote campaign started.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+	// finishedAt is when every device of the wave had finished or timed out.
+	// +optional
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+	// soakUntil is when the wave's soak ends.
+	// +optional
+	SoakUntil *metav1.Time `json:"soakUntil,omitempty"`
+}
+
+// UpdateCampaignStatus is the observed progress of a campaign.
+type UpdateCampaignStatus struct {
+	// observedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase summarises the campaign in one word.
+	// +optional
+	Phase CampaignPhase `json:"phase,omitempty"`
+
+	// plan is the fleet partition the rollout follows.
+	// +optional
+	Plan *CampaignPlan `json:"plan,omitempty"`
+
+	// currentWave is the index (from 0) of the wave being rolled out or waited on.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	CurrentWave int32 `json:"currentWave,omitempty"`
+
+	// progress shows the current wave against the number of waves, such as "2/4".
+	// +optional
+	Progress string `json:"progress,omitempty"`
+
+	// waves holds the progress of each wave, in spec order.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=20
+	Waves []WaveStatus `json:"waves,omitempty"`
+
+	// totals sums the waves.
+	// +optional
+	Totals DeviceCounts `json:"totals,omitempty"`
+
+	// startedAt is when the first wave started.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
+
+	// completedAt is when the campaign reached Completed, Aborted or Failed.
+	// +optional
+	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
+
+	// abort is set by `kubectl fleetwave abort`, never by the controller: the campaign stops its
+	// remote campaigns and ends Aborted. `kubectl fleetwave retry` clears it.
+	// +optional
+	Abort bool `json:"abort,omitempty"`
+
+	// approvedWaves lists the Manual waves a person approved with `kubectl fleetwave approve`.
+	// Written by people, never by the controller.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:MaxLength=63
+	ApprovedWaves []string `json:"approvedWaves,omitempty"`
+
+	// attempt is raised by `kubectl fleetwave retry`: the current wave is rolled out again to its
+	// devices that did not succeed. Written by people, never by the controller.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Attempt int32 `json:"attempt,omitempty"`
+
+	// conditions: Ready, Reconciling, Stalled, Progressing and Paused.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// UpdateCampaign rolls a Manifest out to a device fleet in staged waves.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=fwc;campaign,categories=fleetwave
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Wave",type=string,JSONPath=`.status.progress`
+// +kubebuilder:printcolumn:name="Succeeded",type=integer,JSONPath=`.status.totals.succeeded`
+// +kubebuilder:printcolumn:name="Failed",type=integer,JSONPath=`.status.totals.failed`
+// +kubebuilder:printcolumn:name="Targeted",type=integer,JSONPath=`.status.totals.targeted`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Manifest",type=string,JSONPath=`.spec.manifestRef.name`,priority=1
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
+type UpdateCampaign struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec UpdateCampaignSpec `json:"spec"`
+
+	// +optional
+	Status UpdateCampaignStatus `json:"status,omitempty"`
+}
+
+// UpdateCampaignList is a list of UpdateCampaigns.
+//
+// +kubebuilder:object:root=true
+type UpdateCampaignList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []UpdateCampaign `json:"items"`
+}
