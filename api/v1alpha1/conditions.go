@@ -1,5 +1,7 @@
 package v1alpha1
 
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 // Condition types. Every kind carries Ready, Reconciling and Stalled, the three conditions kstatus
 // (and so Flux, Argo CD and `kubectl wait`) understands: Ready=True once the object has done its job,
 // Reconciling=True while work is under way, Stalled=True when it cannot go on without a change from a
@@ -39,6 +41,10 @@ const (
 	ReasonUpdateServiceRejected = "UpdateServiceRejected"
 	// ReasonDeleting: the object is being deleted and its remote counterpart cleaned up.
 	ReasonDeleting = "Deleting"
+	// ReasonReconcileFailed: an unexpected error; the controller retries with backoff.
+	ReasonReconcileFailed = "ReconcileFailed"
+	// ReasonInvalidSpec: the spec passed admission but cannot be carried out as written.
+	ReasonInvalidSpec = "InvalidSpec"
 )
 
 // FirmwareImage reasons.
@@ -57,6 +63,9 @@ const (
 	ReasonImageTooLarge = "ImageTooLarge"
 	// ReasonInUse: deletion waits because a Manifest still references the image.
 	ReasonInUse = "InUse"
+	// ReasonEncryptionUnsupported: spec.encrypt asks for service-side encryption, which needs
+	// encrypted-raw manifests that fleetwave does not build yet. Terminal.
+	ReasonEncryptionUnsupported = "EncryptionUnsupported"
 )
 
 // Manifest reasons.
@@ -100,3 +109,21 @@ const (
 	// ReasonAborted: a person aborted the campaign, or the failure policy did.
 	ReasonAborted = "Aborted"
 )
+
+// StatusConditions gives the controllers one way to reach the conditions of every kind.
+func (in *FirmwareImage) StatusConditions() *[]metav1.Condition { return &in.Status.Conditions }
+
+// StatusConditions gives the controllers one way to reach the conditions of every kind.
+func (in *Manifest) StatusConditions() *[]metav1.Condition { return &in.Status.Conditions }
+
+// StatusConditions gives the controllers one way to reach the conditions of every kind.
+func (in *UpdateCampaign) StatusConditions() *[]metav1.Condition { return &in.Status.Conditions }
+
+// StatusObservedGeneration gives the controllers one way to reach status.observedGeneration.
+func (in *FirmwareImage) StatusObservedGeneration() *int64 { return &in.Status.ObservedGeneration }
+
+// StatusObservedGeneration gives the controllers one way to reach status.observedGeneration.
+func (in *Manifest) StatusObservedGeneration() *int64 { return &in.Status.ObservedGeneration }
+
+// StatusObservedGeneration gives the controllers one way to reach status.observedGeneration.
+func (in *UpdateCampaign) StatusObservedGeneration() *int64 { return &in.Status.ObservedGeneration }

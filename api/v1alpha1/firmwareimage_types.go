@@ -21,6 +21,8 @@ type FirmwareImageSpec struct {
 	SHA256 string `json:"sha256,omitempty"`
 
 	// encrypt asks the Update Service to encrypt the datafile at rest and in transit to devices.
+	// Not supported yet: such an image needs encrypted-raw manifests, which fleetwave does not
+	// build; the image is refused with reason EncryptionUnsupported rather than sent unencrypted.
 	// +optional
 	Encrypt bool `json:"encrypt,omitempty"`
 
@@ -125,7 +127,11 @@ type FirmwareImage struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable; create a new FirmwareImage for a new build"
 	Spec FirmwareImageSpec `json:"spec"`
 
+	// status is written by the controller. Its schema default makes a new object read back with
+	// observedGeneration 0, which kstatus (Flux, Argo CD) reports as in progress until the first
+	// reconcile, instead of reporting an object nobody looked at yet as current.
 	// +optional
+	// +kubebuilder:default={observedGeneration: 0}
 	Status FirmwareImageStatus `json:"status,omitempty"`
 }
 

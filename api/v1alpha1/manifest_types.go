@@ -8,6 +8,7 @@ import (
 // version is a new Manifest.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.suit) || self.format == 'SUIT'",message="suit options apply only when format is SUIT",fieldPath=".suit"
+// +kubebuilder:validation:XValidation:rule="self.format != 'SUIT' || !has(self.priority) || self.priority == 0",message="priority is not carried by SUIT manifests; leave it unset",fieldPath=".priority"
 type ManifestSpec struct {
 	// firmwareImageRef names the FirmwareImage, in the same namespace, the manifest points devices at.
 	// +required
@@ -47,6 +48,7 @@ type ManifestSpec struct {
 	Component string `json:"component,omitempty"`
 
 	// priority is passed to the device application, which may use it to decide when to install.
+	// PelionV3 only.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=2147483647
@@ -221,7 +223,11 @@ type Manifest struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable; create a new Manifest for a new version"
 	Spec ManifestSpec `json:"spec"`
 
+	// status is written by the controller. Its schema default makes a new object read back with
+	// observedGeneration 0, which kstatus (Flux, Argo CD) reports as in progress until the first
+	// reconcile, instead of reporting an object nobody looked at yet as current.
 	// +optional
+	// +kubebuilder:default={observedGeneration: 0}
 	Status ManifestStatus `json:"status,omitempty"`
 }
 

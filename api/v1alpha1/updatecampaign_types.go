@@ -339,7 +339,11 @@ type UpdateCampaign struct {
 	// +required
 	Spec UpdateCampaignSpec `json:"spec"`
 
+	// status is written by the controller. Its schema default makes a new object read back with
+	// observedGeneration 0, which kstatus (Flux, Argo CD) reports as in progress until the first
+	// reconcile, instead of reporting an object nobody looked at yet as current.
 	// +optional
+	// +kubebuilder:default={observedGeneration: 0}
 	Status UpdateCampaignStatus `json:"status,omitempty"`
 }
 

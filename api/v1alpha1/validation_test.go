@@ -20,7 +20,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
 	"github.com/fleetwave/fleetwave/internal/testenv"
@@ -204,6 +206,10 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"manifest class empty", mf, set("spec.deviceClass", map[string]any{}), "spec.deviceClass", "exactly one of modelName or id must be set"},
 		{"manifest component too long", mf, set("spec.component", "FIRMWARE1"), "spec.component", "Too long"},
 		{"manifest priority negative", mf, set("spec.priority", int64(-1)), "spec.priority", "greater than or equal to 0"},
+		{"manifest priority with SUIT", mf, func(o map[string]any) {
+			set("spec.format", "SUIT")(o)
+			set("spec.priority", int64(5))(o)
+		}, "spec.priority", "priority is not carried by SUIT manifests"},
 		{"manifest suit options on PelionV3", mf, set("spec.suit", map[string]any{"algorithm": "EdDSA"}), "spec.suit", "suit options apply only when format is SUIT"},
 		{"manifest suit algorithm unknown", mf, func(o map[string]any) {
 			set("spec.format", "SUIT")(o)
@@ -569,4 +575,30 @@ func normalizeCell(cell any) any {
 		return int64(f)
 	}
 	return cell
+}
+
+// TestNewObjectsAreInProgressForKstatus checks what GitOps tools see of an object no controller has
+// looked at yet: in progress, not current.
+func TestNewObjectsAreInProgressForKstatus(t *testing.T) {
+	ns := newNamespace(t)
+	for _, obj := range []client.Object{validFirmwareImage(), validManifest(), validCampaign()} {
+		obj.SetNamespace(ns)
+		if err := env.Client.Create(context.Background(), obj); err != nil {
+			t.Fatal(err)
+		}
+		gvk, err := apiutil.GVKForObject(obj, env.Scheme)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(gvk)
+		mustGet(t, obj, u)
+		res, err := kstatus.Compute(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status != kstatus.InProgressStatus {
+			t.Errorf("%s fresh from the API server: kstatus %s (%s), want InProgress", u.GetKind(), res.Status, res.Message)
+		}
+	}
 }
