@@ -1,0 +1,333 @@
+package manifest
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+
+	"github.com/google/uuid"
+	"github.com/veraison/go-cose"
+)
+
+// Format is a manifest format.
+type Format string
+
+// The manifest formats fleetwave builds and verifies.
+const (
+	FormatPelionV3 Format = "PelionV3"
+	FormatSUIT     Format = "SUIT"
+)
+
+// MaxManifestSize is the Update Service's limit on a manifest ("maximum manifest size of 2KB"). Build
+// refuses to produce anything larger and the decoders refuse to read anything larger.
+const MaxManifestSize = 2048
+
+// DefaultComponent is the component a manifest updates when it names none.
+const DefaultComponent = "MAIN"
+
+// Summary is what a manifest says, format-independent.
+type Summary struct {
+	Format   Format
+	VendorID uuid.UUID // uuid.Nil for a SUIT manifest without a vendor-identifier condition
+	ClassID  uuid.UUID // uuid.Nil for a SUIT manifest without a class-identifier condition
+	// Component is the v3 component-name, or the text form of a SUIT component identifier
+	// (see ComponentID).
+	Component string
+	// Version is what devices compare for anti-rollback: the encoded v3 payload-version, or the SUIT
+	// sequence number.
+	Version         uint64
+	SemVer          string // the v3 payload-version ("" for SUIT)
+	Priority        int64
+	PayloadDigest   []byte // SHA-256 of the payload the device downloads
+	PayloadSize     uint64
+	PayloadURI      string
+	PayloadFormat   string // raw-binary, arm-patch-stream, encrypted-raw, ...
+	PrecursorDigest []byte // delta payloads only
+	Algorithm       string // ES256, ESP256 or EdDSA
+	KeyID           []byte // the COSE kid when the manifest carries one; nil otherwise
+}
+
+// Inspect decodes a manifest of either format (detected from its first bytes) strictly, WITHOUT
+// verifying its signature. Errors are *DeviceError values.
+func Inspect(data []byte) (*Summary, error) {
+	if isPelionV3(data) {
+		p, err := DecodePelionV3(data)
+		if err != nil {
+			return nil, err
+		}
+		return p.summary(), nil
+	}
+	s, err := DecodeSUIT(data)
+	if err != nil {
+		return nil, err
+	}
+	return s.summary(), nil
+}
+
+// isPelionV3 tells the formats apart: a DER SignedResource starts with a SEQUENCE tag, a SUIT envelope
+// with tag 107 or a map.
+func isPelionV3(data []byte) bool { return len(data) > 0 && data[0] == 0x30 }
+
+// Verify checks the signature against any of the trusted public keys (*ecdsa.PublicKey on P-256 or
+// ed25519.PublicKey) and returns the decoded summary. It is a pure function of its inputs, so callers
+// may memoise it per (data, keys). Errors are *DeviceError values.
+func Verify(data []byte, trusted []crypto.PublicKey) (*Summary, error) {
+	return verify(data, trusted, nil)
+}
+
+// Device is what a device knows about itself.
+type Device struct {
+	VendorID, ClassID uuid.UUID
+	Component         string // "" means "MAIN"
+	InstalledVersion  uint64 // encoded semantic version (v3) or last sequence number (SUIT)
+}
+
+// CheckDevice applies the device-side checks that follow signature verification, in the order a real
+// device applies them, and returns a *DeviceError for the first that fails.
+//
+// Pelion v3 (fota_manifest_v3.c, fota.c): vendor id, class id, component, then anti-rollback (the
+// version must be strictly greater than the installed one). SUIT: anti-rollback first (a SUIT
+// processor checks the sequence number before it authenticates), then the vendor and class conditions
+// of the shared sequence (skipped when the manifest has none, shown as uuid.Nil), then the component.
+// Both then require a payload URI: a manifest that fetches nothing cannot update a device.
+func (s *Summary) CheckDevice(d Device) error {
+	checks := []func(Device) error{s.checkIdentity, s.checkComponent, s.checkVersion}
+	if s.Format == FormatSUIT {
+		checks = []func(Device) error{s.checkVersion, s.checkIdentity, s.checkComponent}
+	}
+	checks = append(checks, s.checkURI)
+	for _, check := range checks {
+		if err := check(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Summary) checkIdentity(d Device) error {
+	// A SUIT manifest without a vendor or class condition does not constrain it (shown as uuid.Nil).
+	constrains := func(id uuid.UUID) bool { return s.Format != FormatSUIT || id != uuid.Nil }
+	if constrains(s.VendorID) && s.VendorID != d.VendorID {
+		return reject(FailureWrongVendor, "manifest vendor %s, device vendor %s", s.VendorID, d.VendorID)
+	}
+	if constrains(s.ClassID) && s.ClassID != d.ClassID {
+		return reject(FailureWrongClass, "manifest class %s, device class %s", s.ClassID, d.ClassID)
+	}
+	return nil
+}
+
+func (s *Summary) checkComponent(d Device) error {
+	want := d.Component
+	if want == "" {
+		want = DefaultComponent
+	}
+	if s.Component != want {
+		return reject(FailureUnexpectedComponent, "manifest updates component %q, device has %q", s.Component, want)
+	}
+	return nil
+}
+
+func (s *Summary) checkVersion(d Device) error {
+	if s.Version <= d.InstalledVersion {
+		return reject(FailureVersionRejected, "manifest version %#x is not newer than the installed %#x", s.Version, d.InstalledVersion)
+	}
+	return nil
+}
+
+func (s *Summary) checkURI(Device) error {
+	if s.PayloadURI == "" {
+		return reject(FailureInvalidURI, "the manifest gives no payload URI")
+	}
+	return nil
+}
+
+// VerifyForDevice is Verify followed by CheckDevice, interleaved the way a real device does it (for
+// SUIT the anti-rollback check comes before authentication).
+func VerifyForDevice(data []byte, trusted []crypto.PublicKey, d Device) (*Summary, error) {
+	return verify(data, trusted, &d)
+}
+
+func verify(data []byte, trusted []crypto.PublicKey, d *Device) (*Summary, error) {
+	if isPelionV3(data) {
+		return verifyPelionV3(data, trusted, d)
+	}
+	return verifySUIT(data, trusted, d)
+}
+
+func verifyPelionV3(data []byte, trusted []crypto.PublicKey, d *Device) (*Summary, error) {
+	env, err := splitV3(data)
+	if err != nil {
+		return nil, err
+	}
+	var keys []*ecdsa.PublicKey
+	for _, k := range trusted {
+		if pub, ok := k.(*ecdsa.PublicKey); ok {
+			keys = append(keys, pub)
+		}
+	}
+	if err := env.verifySignature(keys); err != nil {
+		return nil, err
+	}
+	m, err := parseV3Manifest(env.manifestTLV)
+	if err != nil {
+		return nil, err
+	}
+	if d != nil { // the device compares vendor and class while it parses, before the other fields
+		partial := &Summary{Format: FormatPelionV3, VendorID: m.VendorID, ClassID: m.ClassID}
+		if err := partial.checkIdentity(*d); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.validate(); err != nil {
+		return nil, err
+	}
+	if err := m.checkTrailer(env.trailer); err != nil {
+		return nil, err
+	}
+	s := (&PelionV3{Manifest: *m, SignedData: env.manifestTLV, Signature: env.signature}).summary()
+	if d != nil {
+		if err := s.CheckDevice(*d); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func verifySUIT(data []byte, trusted []crypto.PublicKey, d *Device) (*Summary, error) {
+	env, err := splitSUIT(data)
+	if err != nil {
+		return nil, err
+	}
+	if d != nil {
+		early := &Summary{Version: *env.manifest.SequenceNumber}
+		if err := early.checkVersion(*d); err != nil {
+			return nil, err
+		}
+	}
+	if err := env.checkDigest(); err != nil {
+		return nil, err
+	}
+	sig, err := env.authenticate(trusted)
+	if err != nil {
+		return nil, err
+	}
+	m, err := env.interpret()
+	if err != nil {
+		return nil, err
+	}
+	s := (&SUIT{Manifest: *m, Digest: env.digest, Signatures: []SUITSignature{*sig}}).summary()
+	if d != nil {
+		if err := s.CheckDevice(*d); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// authenticate verifies the COSE_Sign1 blocks over the manifest digest and returns the first block
+// that verifies with a trusted key.
+func (env *suitEnvelope) authenticate(trusted []crypto.PublicKey) (*SUITSignature, error) {
+	if len(env.blocks) == 0 {
+		return nil, reject(FailureSignatureInvalid, "the envelope carries no authentication block")
+	}
+	var lastErr error
+	for _, block := range env.blocks {
+		msg, sig, err := decodeSign1(block)
+		if err != nil {
+			return nil, err
+		}
+		msg.Payload = env.digestRaw
+		for _, pub := range trusted {
+			if checkKeyForAlgorithm(sig.Algorithm, pub) != nil {
+				continue
+			}
+			if err := msg.Verify(nil, coseVerifier{alg: coseAlgorithms[sig.Algorithm], pub: pub}); err == nil {
+				return sig, nil
+			}
+		}
+		lastErr = reject(FailureSignatureInvalid, "%s signature does not verify with any trusted key", sig.Algorithm)
+	}
+	return nil, lastErr
+}
+
+// decodeSign1 decodes a COSE_Sign1_Tagged authentication block with a detached payload.
+func decodeSign1(block []byte) (*cose.Sign1Message, *SUITSignature, error) {
+	var msg cose.Sign1Message
+	if err := msg.UnmarshalCBOR(block); err != nil {
+		return nil, nil, malformed("authentication block: %v", err)
+	}
+	if msg.Payload != nil {
+		return nil, nil, malformed("authentication block: the COSE payload must be detached")
+	}
+	alg, err := msg.Headers.Protected.Algorithm()
+	if err != nil {
+		return nil, nil, reject(FailureSignatureInvalid, "authentication block: %v", err)
+	}
+	name, ok := coseAlgorithmName(alg)
+	if !ok {
+		return nil, nil, reject(FailureSignatureInvalid, "unsupported signature algorithm %d", int64(alg))
+	}
+	sig := &SUITSignature{Algorithm: name}
+	for _, h := range []map[any]any{msg.Headers.Protected, msg.Headers.Unprotected} {
+		if kid, ok := h[cose.HeaderLabelKeyID].([]byte); ok && sig.KeyID == nil {
+			sig.KeyID = kid
+		}
+	}
+	return &msg, sig, nil
+}
+
+// DecodeSUIT decodes a SUIT envelope strictly, without verifying its signature (severed elements
+// supplied in the envelope are checked against their digests).
+func DecodeSUIT(data []byte) (*SUIT, error) {
+	env, err := splitSUIT(data)
+	if err != nil {
+		return nil, err
+	}
+	out := &SUIT{Digest: env.digest}
+	for _, block := range env.blocks {
+		_, sig, err := decodeSign1(block)
+		if err != nil {
+			return nil, err
+		}
+		out.Signatures = append(out.Signatures, *sig)
+	}
+	m, err := env.interpret()
+	if err != nil {
+		return nil, err
+	}
+	out.Manifest = *m
+	return out, nil
+}
+
+// summary is the format-independent view of a SUIT manifest: its first fetched image (or, when it
+// fetches nothing, its first image) stands for the payload.
+func (s *SUIT) summary() *Summary {
+	m := &s.Manifest
+	out := &Summary{
+		Format:        FormatSUIT,
+		VendorID:      m.VendorID,
+		ClassID:       m.ClassID,
+		Component:     m.Components[0].String(),
+		Version:       m.SequenceNumber,
+		PayloadFormat: PayloadRawBinary,
+	}
+	if img := m.primaryImage(); img != nil {
+		out.Component = img.Component.String()
+		out.PayloadDigest, out.PayloadSize, out.PayloadURI = img.Digest, img.Size, img.URI
+	}
+	if len(s.Signatures) > 0 {
+		out.Algorithm, out.KeyID = s.Signatures[0].Algorithm, s.Signatures[0].KeyID
+	}
+	return out
+}
+
+func (m *SUITManifest) primaryImage() *SUITImage {
+	for i := range m.Images {
+		if m.Images[i].URI != "" {
+			return &m.Images[i]
+		}
+	}
+	if len(m.Images) > 0 {
+		return &m.Images[0]
+	}
+	return nil
+}
