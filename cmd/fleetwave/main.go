@@ -26,7 +26,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newInitCmd(), newManifestCmd())
+	root.AddCommand(newSimCmd(), newInitCmd(), newManifestCmd())
 	return root
 }
 

@@ -1,0 +1,20 @@
+package pelion
+
+import "context"
+
+const devicesPath = "/v3/devices"
+
+// ListDevices returns one page of the device directory. Filters take the 32-hex id form, e.g.
+// Filter{}.In("id", ids...).Eq("device_class", class).
+func (c *Client) ListDevices(ctx context.Context, opts ListOptions) (*Page[Device], error) {
+	return listPage[Device](ctx, c, OpListDevices, devicesPath+"/", opts)
+}
+
+// GetDevice returns one device.
+func (c *Client) GetDevice(ctx context.Context, id string) (*Device, error) {
+	var d Device
+	if err := c.getJSON(ctx, OpGetDevice, devicesPath+"/"+escapeID(id)+"/", &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}

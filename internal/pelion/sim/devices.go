@@ -1,0 +1,260 @@
+package sim
+
+import (
+	"crypto"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/fleetwave/fleetwave/internal/manifest"
+	"github.com/fleetwave/fleetwave/internal/pelion"
+)
+
+// DeviceSpec describes simulated devices to add to the fleet.
+type DeviceSpec struct {
+	Count    int
+	VendorID uuid.UUID
+	ClassID  uuid.UUID
+	// Component is the firmware component the devices run; default "MAIN".
+	Component string
+	// InstalledVersion is the 64-bit encoded version the devices run (manifest.EncodeVersion).
+	InstalledVersion uint64
+	// TrustedKeys are the update public keys the devices trust; nil means the simulator's default.
+	TrustedKeys []crypto.PublicKey
+	// Attributes are the devices' custom attributes; nil gives each a seeded "region".
+	Attributes map[string]string
+	// Offline devices never answer; when false, the profile's offline fraction decides per device.
+	Offline bool
+}
+
+// Regions assigned to devices without explicit attributes.
+var regions = []string{"eu-west", "us-east", "ap-south"}
+
+// deviceGroup is what devices added together share.
+type deviceGroup struct {
+	vendor, class uuid.UUID
+	component     string
+	trust         *trustSet
+}
+
+// device is one simulated device.
+type device struct {
+	id      string
+	index   int
+	group   *deviceGroup
+	attrs   map[string]string // shared with the group's other devices; read-only
+	offline bool
+	created time.Time
+
+	mu      sync.Mutex // guards the installed firmware
+	version uint64
+	digest  [32]byte
+	updated time.Time
+}
+
+func (d *device) firmware() (uint64, [32]byte, time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.version, d.digest, d.updated
+}
+
+// install records a new firmware image as the running one.
+func (d *device) install(sum *manifest.Summary, now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.version, d.updated = sum.Version, now
+	copy(d.digest[:], sum.PayloadDigest)
+}
+
+// view renders the device as the directory's DeviceData.
+func (d *device) view() pelion.Device {
+	_, digest, updated := d.firmware()
+	return pelion.Device{
+		ID: d.id, Name: d.id, EndpointName: "sim-" + strconv.Itoa(d.index),
+		State: pelion.DeviceRegistered, LifecycleStatus: "enabled",
+		VendorID: hex.EncodeToString(d.group.vendor[:]), DeviceClass: hex.EncodeToString(d.group.class[:]),
+		FirmwareChecksum: hex.EncodeToString(digest[:]), Mechanism: "connector",
+		CustomAttributes: d.attrs, CreatedAt: d.created, UpdatedAt: updated,
+		ETag: updated.UTC().Format(time.RFC3339Nano), Object: pelion.ObjectDevice,
+	}
+}
+
+// fleet is the device directory.
+type fleet struct {
+	mu      sync.RWMutex // guards the slices; devices are never removed
+	devices []*device    // in id order
+	byID    map[string]*device
+}
+
+func newFleet() *fleet { return &fleet{byID: map[string]*device{}} }
+
+func (f *fleet) get(id string) (*device, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	d, ok := f.byID[id]
+	return d, ok
+}
+
+// snapshot returns the devices in id order; the slice must not be modified.
+func (f *fleet) snapshot() []*device {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.devices[:len(f.devices):len(f.devices)]
+}
+
+func (f *fleet) add(devs []*device) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, d := range devs {
+		f.devices = append(f.devices, d)
+		f.byID[d.id] = d
+	}
+}
+
+// factoryDigest is the firmware a device ships with.
+func factoryDigest(g *deviceGroup, version uint64) [32]byte {
+	return sha256.Sum256(fmt.Appendf(nil, "factory image %s %s v%d", g.vendor, g.class, version))
+}
+
+// matching returns the devices a filter selects, in id order.
+func (f *fleet) matching(filter pelion.Filter) ([]*device, error) {
+	match, err := deviceSchema.compile(filter)
+	if err != nil {
+		return nil, err
+	}
+	devs := f.candidates(filter)
+	out := make([]*device, 0, len(devs))
+	for _, d := range devs {
+		if match(d) {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// candidates narrows a filter that pins ids to those devices, else returns the whole fleet.
+func (f *fleet) candidates(filter pelion.Filter) []*device {
+	ids, pinned := idCandidates(filter)
+	if !pinned {
+		return f.snapshot()
+	}
+	out := make([]*device, 0, len(ids))
+	for _, id := range ids {
+		if d, ok := f.get(id); ok {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func deviceTime(get func(*device) time.Time) field[*device] { return timeField(get) }
+
+// deviceSchema lists the device fields filters may use. Fields the simulator does not model filter as
+// empty, as they would on a device that never set them.
+var deviceSchema = func() schema[*device] {
+	hexID := func(u func(*device) uuid.UUID) func(*device) string {
+		return func(d *device) string { v := u(d); return hex.EncodeToString(v[:]) }
+	}
+	s := schema[*device]{
+		fields: map[string]field[*device]{
+			"id":                idField(func(d *device) string { return d.id }),
+			"name":              textField(func(d *device) string { return d.id }),
+			"endpoint_name":     textField(func(d *device) string { return "sim-" + strconv.Itoa(d.index) }),
+			"state":             textField(func(*device) string { return pelion.DeviceRegistered }),
+			"lifecycle_status":  textField(func(*device) string { return "enabled" }),
+			"mechanism":         textField(func(*device) string { return "connector" }),
+			"vendor_id":         idField(hexID(func(d *device) uuid.UUID { return d.group.vendor })),
+			"device_class":      idField(hexID(func(d *device) uuid.UUID { return d.group.class })),
+			"firmware_checksum": idField(func(d *device) string { _, h, _ := d.firmware(); return hex.EncodeToString(h[:]) }),
+			"created_at":        deviceTime(func(d *device) time.Time { return d.created }),
+			"updated_at":        deviceTime(func(d *device) time.Time { _, _, t := d.firmware(); return t }),
+		},
+		custom: func(d *device, key string) string { return d.attrs[key] },
+	}
+	for _, name := range strings.Fields("account_id ca_id deployed_state deployment description device_key endpoint_type host_gateway manifest mechanism_url net_id serial_number auto_update operator_suspended system_suspended device_execution_mode last_operator_suspended_category last_system_suspended_category") {
+		s.fields[name] = textField(func(*device) string { return "" })
+	}
+	for _, name := range strings.Fields("bootstrap_expiration_date bootstrapped_timestamp connector_expiration_date enrolment_list_timestamp manifest_timestamp last_operator_suspended_updated_at last_system_suspended_updated_at") {
+		s.fields[name] = deviceTime(func(*device) time.Time { return time.Time{} })
+	}
+	return s
+}()
+
+func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) error {
+	p, filter, err := listQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	match, err := deviceSchema.compile(filter)
+	if err != nil {
+		return err
+	}
+	devs := s.fleet.candidates(filter)
+	page, hasMore, total := pageOver(len(devs), func(i int) string { return devs[i].id }, func(i int) *device { return devs[i] }, p, match)
+	views := make([]pelion.Device, len(page))
+	for i, d := range page {
+		views[i] = d.view()
+	}
+	writeJSON(w, http.StatusOK, listResponse(views, hasMore, total, p))
+	return nil
+}
+
+func (s *Server) getDevice(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	d, ok := s.fleet.get(id)
+	if !ok {
+		return notFound("Device")
+	}
+	writeJSON(w, http.StatusOK, d.view())
+	return nil
+}
+
+// AddDevices adds simulated devices to the directory and returns their ids.
+func (s *Server) AddDevices(spec DeviceSpec) ([]string, error) {
+	if spec.Count < 0 {
+		return nil, fmt.Errorf("device count %d is negative", spec.Count)
+	}
+	g := &deviceGroup{vendor: spec.VendorID, class: spec.ClassID, component: spec.Component, trust: s.defaultTrust}
+	if g.component == "" {
+		g.component = "MAIN"
+	}
+	if spec.TrustedKeys != nil {
+		g.trust = newTrustSet(spec.TrustedKeys)
+	}
+	regionAttrs := make([]map[string]string, len(regions))
+	for i, r := range regions {
+		regionAttrs[i] = map[string]string{"region": r}
+	}
+	now := s.now()
+	digest := factoryDigest(g, spec.InstalledVersion)
+	s.mu.Lock()
+	devs := make([]*device, spec.Count)
+	ids := make([]string, spec.Count)
+	base := len(s.fleet.snapshot())
+	for i := range devs {
+		id, _ := s.ids.id()
+		index := base + i
+		d := &device{id: id, index: index, group: g, attrs: spec.Attributes, created: now,
+			version: spec.InstalledVersion, digest: digest, updated: now}
+		if d.attrs == nil {
+			d.attrs = regionAttrs[mix(uint64(s.cfg.Seed), uint64(index)^0xa77)%uint64(len(regions))]
+		}
+		d.offline = spec.Offline || unitFloat(mix(uint64(s.cfg.Seed), uint64(index)^0x0ff1)) < s.cfg.Profile.OfflineFraction
+		devs[i], ids[i] = d, id
+	}
+	s.fleet.add(devs)
+	s.mu.Unlock()
+	sort.Strings(ids)
+	return ids, nil
+}

@@ -1,0 +1,571 @@
+package sim
+
+import (
+	"crypto/md5"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fleetwave/fleetwave/internal/pelion"
+)
+
+const (
+	maxNameLen          = 128
+	maxDescriptionLen   = 2000
+	maxImageFileNameLen = 166
+	maxChunks           = 10000
+	maxFormFieldLen     = 4 << 10
+)
+
+// image is a stored firmware image.
+type image struct {
+	obj  pelion.FirmwareImage
+	data *blob
+}
+
+// uploadJob is a chunked upload in progress. obj is guarded by Server.mu; the chunk state by mu, which
+// a chunk upload holds while it streams the chunk in.
+type uploadJob struct {
+	obj pelion.UploadJob
+
+	mu        sync.Mutex
+	data      *blob
+	chunks    []pelion.UploadChunk
+	shortPart bool // a chunk other than the last was under the minimum size
+}
+
+var imageSchema = schema[*image]{fields: map[string]field[*image]{
+	"id":                idField(func(i *image) string { return i.obj.ID }),
+	"name":              textField(func(i *image) string { return i.obj.Name }),
+	"description":       textField(func(i *image) string { return i.obj.Description }),
+	"datafile":          textField(func(i *image) string { return i.obj.Datafile }),
+	"datafile_checksum": idField(func(i *image) string { return i.obj.DatafileChecksum }),
+	"datafile_size":     {kindInt, textOps, func(i *image) string { return strconv.FormatInt(i.obj.DatafileSize, 10) }},
+	"etag":              textField(func(i *image) string { return i.obj.ETag }),
+	"created_at":        timeField(func(i *image) time.Time { return i.obj.CreatedAt }),
+	"updated_at":        timeField(func(i *image) time.Time { return i.obj.UpdatedAt }),
+}}
+
+var uploadJobSchema = schema[*uploadJob]{fields: map[string]field[*uploadJob]{
+	"id":          idField(func(j *uploadJob) string { return j.obj.ID }),
+	"name":        textField(func(j *uploadJob) string { return j.obj.Name }),
+	"description": textField(func(j *uploadJob) string { return j.obj.Description }),
+	"status":      textField(func(j *uploadJob) string { return j.obj.Status }),
+	"complete":    {kindText, []pelion.Operator{pelion.OpEq, pelion.OpNeq}, func(j *uploadJob) string { return strconv.FormatBool(j.obj.Complete) }},
+	"created_at":  timeField(func(j *uploadJob) time.Time { return j.obj.CreatedAt }),
+	"updated_at":  timeField(func(j *uploadJob) time.Time { return j.obj.UpdatedAt }),
+}}
+
+func checkName(name string) error {
+	if len(name) > maxNameLen {
+		return fieldError("name", "longer than %d characters", maxNameLen)
+	}
+	return nil
+}
+
+// storeImage registers bytes as a new image. Callers hold s.mu.
+func (s *Server) storeImage(r *http.Request, name, description string, data *blob) (*image, error) {
+	sum, err := data.sha256Hex()
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	id, _ := s.ids.id()
+	img := &image{data: data, obj: pelion.FirmwareImage{
+		ID: id, Name: name, Description: description, Datafile: s.baseURL(r) + "/datafiles/" + id,
+		DatafileChecksum: sum, DatafileSize: data.size, CreatedAt: now, UpdatedAt: now, ETag: etag(now),
+		Object: pelion.ObjectFirmwareImage,
+	}}
+	s.images.add(id, img)
+	s.ledger.created(kindImage, id, name, now)
+	return img, nil
+}
+
+func (s *Server) createImage(w http.ResponseWriter, r *http.Request) error {
+	mr, err := multipartReader(w, r, s.cfg.MaxMultipartImageSize+1<<20)
+	if err != nil {
+		return err
+	}
+	var name, description string
+	var data *blob
+	defer func() {
+		if data != nil {
+			data.release()
+		}
+	}()
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return multipartError(err)
+		}
+		switch part.FormName() {
+		case "name":
+			if name, err = formValue(part); err != nil {
+				return err
+			}
+		case "description":
+			if description, err = formValue(part); err != nil {
+				return err
+			}
+		case "datafile":
+			if len(part.FileName()) > maxImageFileNameLen {
+				return fieldError("datafile", "file name longer than %d characters", maxImageFileNameLen)
+			}
+			if data, err = s.receiveImage(part); err != nil {
+				return err
+			}
+		default:
+			if _, err := formValue(part); err != nil {
+				return err
+			}
+		}
+	}
+	if data == nil {
+		return fieldError("datafile", "required")
+	}
+	if err := checkName(name); err != nil {
+		return err
+	}
+	if len(description) > maxDescriptionLen {
+		return fieldError("description", "longer than %d characters", maxDescriptionLen)
+	}
+	s.mu.Lock()
+	img, err := s.storeImage(r, name, description, data)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	data = nil
+	writeJSON(w, http.StatusCreated, img.obj)
+	return nil
+}
+
+// receiveImage streams a datafile part into storage, refusing images over the simple-upload limit.
+func (s *Server) receiveImage(part io.Reader) (*blob, error) {
+	data, err := newBlob(s.cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	limit := s.cfg.MaxMultipartImageSize
+	n, err := io.Copy(data, io.LimitReader(part, limit+1))
+	if err == nil && n > limit {
+		err = tooLarge(fmt.Sprintf("Firmware image too large: the limit is %d bytes; use an upload job.", limit))
+	}
+	if err != nil {
+		data.release()
+		return nil, multipartError(err)
+	}
+	return data, nil
+}
+
+// multipartReader checks the content type and bounds the body.
+func multipartReader(w http.ResponseWriter, r *http.Request, limit int64) (*multipart.Reader, error) {
+	mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mediaType != "multipart/form-data" || params["boundary"] == "" {
+		return nil, &apiError{status: http.StatusUnsupportedMediaType, typ: pelion.ErrTypeUnsupportedMedia, message: "Expected a multipart/form-data body."}
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	return multipart.NewReader(r.Body, params["boundary"]), nil
+}
+
+func multipartError(err error) error {
+	var tooBig *http.MaxBytesError
+	var api *apiError
+	switch {
+	case errors.As(err, &api):
+		return api
+	case errors.As(err, &tooBig):
+		return tooLarge(fmt.Sprintf("Request body exceeds %d bytes.", tooBig.Limit))
+	default:
+		return badRequest("Malformed multipart body: " + err.Error())
+	}
+}
+
+func formValue(part *multipart.Part) (string, error) {
+	data, err := io.ReadAll(io.LimitReader(part, maxFormFieldLen+1))
+	if err != nil {
+		return "", multipartError(err)
+	}
+	if len(data) > maxFormFieldLen {
+		return "", fieldError(part.FormName(), "longer than %d bytes", maxFormFieldLen)
+	}
+	return string(data), nil
+}
+
+func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {
+	return listObjects(w, r, &s.mu, s.images, imageSchema, func(i *image) pelion.FirmwareImage { return i.obj })
+}
+
+// listObjects serves a list endpoint over a collection guarded by mu.
+func listObjects[T any, V any](w http.ResponseWriter, r *http.Request, mu *sync.Mutex, c *collection[T], sch schema[T], view func(T) V) error {
+	p, filter, err := listQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	match, err := sch.compile(filter)
+	if err != nil {
+		return err
+	}
+	mu.Lock()
+	page, hasMore, total := c.page(p, match)
+	views := make([]V, len(page))
+	for i, v := range page {
+		views[i] = view(v)
+	}
+	mu.Unlock()
+	writeJSON(w, http.StatusOK, listResponse(views, hasMore, total, p))
+	return nil
+}
+
+// getObject serves one object of a collection guarded by mu.
+func getObject[T any, V any](w http.ResponseWriter, r *http.Request, mu *sync.Mutex, c *collection[T], what string, view func(T) V) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	mu.Lock()
+	v, ok := c.get(id)
+	var out V
+	if ok {
+		out = view(v)
+	}
+	mu.Unlock()
+	if !ok {
+		return notFound(what)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) getImage(w http.ResponseWriter, r *http.Request) error {
+	return getObject(w, r, &s.mu, s.images, "Firmware image", func(i *image) pelion.FirmwareImage { return i.obj })
+}
+
+func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	img, ok := s.images.get(id)
+	if ok {
+		s.images.remove(id)
+	}
+	s.mu.Unlock()
+	if !ok {
+		return notFound("Firmware image")
+	}
+	img.data.release()
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// serveDatafile serves an image's bytes, as the service's storage does for devices (no API key).
+func (s *Server) serveDatafile(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	img, ok := s.images.get(id)
+	s.mu.Unlock()
+	if !ok {
+		return notFound("Datafile")
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	http.ServeContent(w, r, "", img.obj.CreatedAt, io.NewSectionReader(img.data, 0, img.obj.DatafileSize))
+	return nil
+}
+
+func (s *Server) jobView(j *uploadJob) pelion.UploadJob { return j.obj }
+
+func (s *Server) listUploadJobs(w http.ResponseWriter, r *http.Request) error {
+	return listObjects(w, r, &s.mu, s.jobs, uploadJobSchema, s.jobView)
+}
+
+func (s *Server) getUploadJob(w http.ResponseWriter, r *http.Request) error {
+	return getObject(w, r, &s.mu, s.jobs, "Upload job", s.jobView)
+}
+
+type uploadJobRequest struct {
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+	Encryption  *bool   `json:"datafile_encryption"`
+}
+
+func (s *Server) createUploadJob(w http.ResponseWriter, r *http.Request) error {
+	var req uploadJobRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	now := s.now()
+	job := &uploadJob{obj: pelion.UploadJob{Status: pelion.UploadJobInProgress, CreatedAt: now, UpdatedAt: now, ETag: etag(now), Object: pelion.ObjectUploadJob}}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.applyJobFields(job, &req); err != nil {
+		return err
+	}
+	data, err := newBlob(s.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	job.data = data
+	job.obj.ID, _ = s.ids.id()
+	s.jobs.add(job.obj.ID, job)
+	s.ledger.created(kindUploadJob, job.obj.ID, job.obj.Name, now)
+	w.Header().Set("Location", s.baseURL(r)+"/v3/firmware-images/upload-jobs/"+job.obj.ID)
+	writeJSON(w, http.StatusCreated, job.obj)
+	return nil
+}
+
+// applyJobFields validates and applies name and description; job names are unique. Callers hold s.mu.
+func (s *Server) applyJobFields(job *uploadJob, req *uploadJobRequest) error {
+	if req.Name != nil {
+		if err := checkName(*req.Name); err != nil {
+			return err
+		}
+		for _, other := range s.jobs.items {
+			if other != job && other.obj.Name == *req.Name {
+				return &apiError{status: http.StatusConflict, typ: pelion.ErrTypeDuplicate, message: "Conflict, an upload job with the same name already exists."}
+			}
+		}
+		job.obj.Name = *req.Name
+	}
+	if req.Description != nil {
+		if len(*req.Description) > maxDescriptionLen {
+			return fieldError("description", "longer than %d characters", maxDescriptionLen)
+		}
+		job.obj.Description = *req.Description
+	}
+	return nil
+}
+
+func (s *Server) updateUploadJob(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var req uploadJobRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	job, ok := s.jobs.get(id)
+	if !ok {
+		return notFound("Upload job")
+	}
+	if err := s.applyJobFields(job, &req); err != nil {
+		return err
+	}
+	now := s.now()
+	job.obj.UpdatedAt, job.obj.ETag = now, etag(now)
+	writeJSON(w, http.StatusOK, job.obj)
+	return nil
+}
+
+func (s *Server) deleteUploadJob(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	job, ok := s.jobs.get(id)
+	if ok {
+		s.jobs.remove(id)
+	}
+	s.mu.Unlock()
+	if !ok {
+		return notFound("Upload job")
+	}
+	job.mu.Lock()
+	if !job.obj.Complete {
+		job.data.release()
+	}
+	job.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// uploadChunk appends a chunk to a job; an empty chunk finishes the job and makes its image.
+func (s *Server) uploadChunk(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	job, ok := s.jobs.get(id)
+	s.mu.Unlock()
+	if !ok {
+		return notFound("Upload job")
+	}
+	wantMD5, err := contentMD5(r.Header.Get("Content-Md5"))
+	if err != nil {
+		return err
+	}
+	job.mu.Lock()
+	defer job.mu.Unlock()
+	if job.obj.Status != pelion.UploadJobInProgress {
+		return conflict("The upload job is already complete.")
+	}
+	if len(job.chunks) >= maxChunks {
+		return badRequest(fmt.Sprintf("An upload job takes at most %d chunks.", maxChunks))
+	}
+	info, err := s.appendChunk(w, r, job, wantMD5)
+	if err != nil {
+		return err
+	}
+	if info.Length == 0 {
+		if err := s.finishUploadJob(r, job); err != nil {
+			return err
+		}
+	}
+	location := fmt.Sprintf("%s/v3/firmware-images/upload-jobs/%s/chunks/%d", s.baseURL(r), job.obj.ID, info.ID)
+	w.Header().Set("Location", location)
+	w.Header().Set("Content-Location", location)
+	writeJSON(w, http.StatusCreated, info)
+	return nil
+}
+
+func contentMD5(header string) ([]byte, error) {
+	if header == "" {
+		return nil, nil
+	}
+	sum, err := base64.StdEncoding.DecodeString(header)
+	if err != nil || len(sum) != md5.Size {
+		return nil, fieldError("Content-MD5", "not a base64 MD5 digest")
+	}
+	return sum, nil
+}
+
+// appendChunk streams the body into the job's storage, checking size and MD5; a rejected chunk leaves
+// the job as it was. Callers hold job.mu.
+func (s *Server) appendChunk(w http.ResponseWriter, r *http.Request, job *uploadJob, wantMD5 []byte) (pelion.UploadChunk, error) {
+	mark := job.data.size
+	hasher := md5.New()
+	body := http.MaxBytesReader(w, r.Body, pelion.MaxChunkSize)
+	n, err := io.Copy(io.MultiWriter(job.data, hasher), body)
+	if err == nil && mark+n > s.cfg.MaxImageSize {
+		err = tooLarge(fmt.Sprintf("Firmware image too large: the limit is %d bytes.", s.cfg.MaxImageSize))
+	}
+	if err == nil && wantMD5 != nil && string(hasher.Sum(nil)) != string(wantMD5) {
+		err = fieldError("Content-MD5", "does not match the chunk")
+	}
+	if err != nil {
+		if terr := job.data.truncate(mark); terr != nil {
+			return pelion.UploadChunk{}, terr
+		}
+		return pelion.UploadChunk{}, multipartError(err)
+	}
+	if len(job.chunks) > 0 && job.chunks[len(job.chunks)-1].Length < pelion.MinChunkSize && n > 0 {
+		job.shortPart = true
+	}
+	now := s.now()
+	info := pelion.UploadChunk{ID: len(job.chunks), UploadJobID: job.obj.ID, Length: n, CreatedAt: now, UpdatedAt: now, ETag: etag(now), Object: pelion.ObjectUploadChunk}
+	if wantMD5 != nil {
+		info.Hash = base64.StdEncoding.EncodeToString(wantMD5)
+	}
+	job.chunks = append(job.chunks, info)
+	return info, nil
+}
+
+// finishUploadJob turns a job's chunks into an image, or fails the job when a chunk other than the
+// last was under the minimum size (the service only notices at the end). Callers hold job.mu.
+func (s *Server) finishUploadJob(r *http.Request, job *uploadJob) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	job.obj.Complete, job.obj.UpdatedAt, job.obj.ETag = true, now, etag(now)
+	if job.shortPart {
+		job.obj.Status = pelion.UploadJobFailed
+		job.data.release()
+		return nil
+	}
+	img, err := s.storeImage(r, job.obj.Name, job.obj.Description, job.data)
+	if err != nil {
+		return err
+	}
+	job.obj.Status, job.obj.FirmwareImageID = pelion.UploadJobSuccess, img.obj.ID
+	return nil
+}
+
+var chunkSchema = schema[pelion.UploadChunk]{fields: map[string]field[pelion.UploadChunk]{
+	"id":         {kindInt, rangeOps, func(c pelion.UploadChunk) string { return strconv.Itoa(c.ID) }},
+	"hash":       textField(func(c pelion.UploadChunk) string { return c.Hash }),
+	"length":     intField(func(c pelion.UploadChunk) string { return strconv.FormatInt(c.Length, 10) }),
+	"created_at": timeField(func(c pelion.UploadChunk) time.Time { return c.CreatedAt }),
+	"updated_at": timeField(func(c pelion.UploadChunk) time.Time { return c.UpdatedAt }),
+}}
+
+// chunkCursor orders chunk numbers as fixed-width text, so chunk pages use the same cursor logic.
+func chunkCursor(n int) string { return fmt.Sprintf("%010d", n) }
+
+func (s *Server) listUploadChunks(w http.ResponseWriter, r *http.Request) error {
+	job, err := s.lookupJob(r)
+	if err != nil {
+		return err
+	}
+	p, filter, err := listQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	match, err := chunkSchema.compile(filter)
+	if err != nil {
+		return err
+	}
+	if p.after != "" {
+		n, _ := strconv.Atoi(p.after)
+		p.after = chunkCursor(n)
+	}
+	job.mu.Lock()
+	chunks := job.chunks[:len(job.chunks):len(job.chunks)]
+	job.mu.Unlock()
+	page, hasMore, total := pageOver(len(chunks), func(i int) string { return chunkCursor(chunks[i].ID) },
+		func(i int) pelion.UploadChunk { return chunks[i] }, p, match)
+	p.after = strings.TrimLeft(p.after, "0")
+	writeJSON(w, http.StatusOK, listResponse(page, hasMore, total, p))
+	return nil
+}
+
+func (s *Server) getUploadChunk(w http.ResponseWriter, r *http.Request) error {
+	job, err := s.lookupJob(r)
+	if err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(r.PathValue("chunk"))
+	if err != nil {
+		return fieldError("chunk_id", "not a chunk number: %q", r.PathValue("chunk"))
+	}
+	job.mu.Lock()
+	defer job.mu.Unlock()
+	if n < 0 || n >= len(job.chunks) {
+		return notFound("Upload chunk")
+	}
+	writeJSON(w, http.StatusOK, job.chunks[n])
+	return nil
+}
+
+func (s *Server) lookupJob(r *http.Request) (*uploadJob, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	job, ok := s.jobs.get(id)
+	if !ok {
+		return nil, notFound("Upload job")
+	}
+	return job, nil
+}

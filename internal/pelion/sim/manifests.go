@@ -1,0 +1,184 @@
+package sim
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/fleetwave/fleetwave/internal/manifest"
+	"github.com/fleetwave/fleetwave/internal/pelion"
+)
+
+const (
+	maxManifestFileNameLen = 100
+	maxManifestForm        = 64 << 10
+)
+
+// storedManifest is an uploaded manifest with what the service read from it.
+type storedManifest struct {
+	obj    pelion.FirmwareManifest
+	data   []byte
+	digest [32]byte
+}
+
+var manifestSchema = schema[*storedManifest]{fields: map[string]field[*storedManifest]{
+	"id":            idField(func(m *storedManifest) string { return m.obj.ID }),
+	"name":          textField(func(m *storedManifest) string { return m.obj.Name }),
+	"description":   textField(func(m *storedManifest) string { return m.obj.Description }),
+	"datafile":      textField(func(m *storedManifest) string { return m.obj.Datafile }),
+	"datafile_size": {kindInt, textOps, func(m *storedManifest) string { return fmt.Sprint(m.obj.DatafileSize) }},
+	"device_class":  idField(func(m *storedManifest) string { return m.obj.DeviceClass }),
+	"created_at":    timeField(func(m *storedManifest) time.Time { return m.obj.CreatedAt }),
+	"updated_at":    timeField(func(m *storedManifest) time.Time { return m.obj.UpdatedAt }),
+	"timestamp":     timeField(func(m *storedManifest) time.Time { return deref(m.obj.Timestamp) }),
+}}
+
+func manifestView(m *storedManifest) pelion.FirmwareManifest { return m.obj }
+
+func (s *Server) listManifests(w http.ResponseWriter, r *http.Request) error {
+	return listObjects(w, r, &s.mu, s.manifests, manifestSchema, manifestView)
+}
+
+func (s *Server) getManifest(w http.ResponseWriter, r *http.Request) error {
+	return getObject(w, r, &s.mu, s.manifests, "Firmware manifest", manifestView)
+}
+
+func (s *Server) deleteManifest(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.manifests.get(id); !ok {
+		return notFound("Firmware manifest")
+	}
+	s.manifests.remove(id)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// createManifest stores an uploaded manifest and fills the object from its contents, as the service
+// does; a manifest that does not decode, or exceeds 2 KiB, is a validation error.
+func (s *Server) createManifest(w http.ResponseWriter, r *http.Request) error {
+	mr, err := multipartReader(w, r, maxManifestForm)
+	if err != nil {
+		return err
+	}
+	var name, description string
+	var data []byte
+	haveName := false
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return multipartError(err)
+		}
+		switch part.FormName() {
+		case "name":
+			haveName = true
+			if name, err = formValue(part); err != nil {
+				return err
+			}
+		case "description":
+			if description, err = formValue(part); err != nil {
+				return err
+			}
+		case "datafile":
+			if len(part.FileName()) > maxManifestFileNameLen {
+				return fieldError("datafile", "file name longer than %d characters", maxManifestFileNameLen)
+			}
+			if data, err = io.ReadAll(io.LimitReader(part, pelion.MaxManifestSize+1)); err != nil {
+				return multipartError(err)
+			}
+			if len(data) > pelion.MaxManifestSize {
+				return fieldError("datafile", "the manifest exceeds the %d-byte limit", pelion.MaxManifestSize)
+			}
+		default: // key_table and anything else: read and set aside
+			if _, err := io.Copy(io.Discard, io.LimitReader(part, maxManifestForm)); err != nil {
+				return multipartError(err)
+			}
+		}
+	}
+	switch {
+	case len(data) == 0:
+		return fieldError("datafile", "required")
+	case !haveName || name == "":
+		return fieldError("name", "required")
+	case len(description) > maxDescriptionLen:
+		return fieldError("description", "longer than %d characters", maxDescriptionLen)
+	}
+	if err := checkName(name); err != nil {
+		return err
+	}
+	sum, err := manifest.Inspect(data)
+	if err != nil {
+		return fieldError("datafile", "the manifest did not validate: %v", err)
+	}
+	now := s.now()
+	m := &storedManifest{data: data, digest: manifestDigest(data), obj: manifestObject(sum, len(data))}
+	m.obj.Name, m.obj.Description = name, description
+	m.obj.CreatedAt, m.obj.UpdatedAt, m.obj.ETag = now, now, etag(now)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m.obj.ID, _ = s.ids.id()
+	m.obj.Datafile = s.baseURL(r) + "/manifest-files/" + m.obj.ID
+	s.manifests.add(m.obj.ID, m)
+	s.ledger.created(kindManifest, m.obj.ID, name, now)
+	writeJSON(w, http.StatusCreated, m.obj)
+	return nil
+}
+
+// manifestObject fills the fields the service derives from a manifest's contents.
+func manifestObject(sum *manifest.Summary, size int) pelion.FirmwareManifest {
+	obj := pelion.FirmwareManifest{
+		DatafileSize:           int64(size),
+		DeviceVendor:           sum.VendorID.String(),
+		DeviceClass:            sum.ClassID.String(),
+		DeliveredPayloadDigest: hex.EncodeToString(sum.PayloadDigest),
+		DeliveredPayloadSize:   int64(sum.PayloadSize),
+		DeliveredPayloadURL:    sum.PayloadURI,
+		DeliveredPayloadType:   "full",
+		UpdatePriority:         sum.Priority,
+		Object:                 pelion.ObjectFirmwareManifest,
+		ParsedRawManifest: map[string]any{
+			"format": string(sum.Format), "vendor-id": sum.VendorID.String(), "class-id": sum.ClassID.String(),
+			"component-name": sum.Component, "payload-version": sum.SemVer, "sequence-number": sum.Version,
+			"payload-digest": hex.EncodeToString(sum.PayloadDigest), "payload-size": sum.PayloadSize,
+			"payload-uri": sum.PayloadURI, "payload-format": sum.PayloadFormat, "signature-algorithm": sum.Algorithm,
+		},
+	}
+	if sum.Format == manifest.FormatPelionV3 {
+		obj.ManifestSchemaVersion = "3"
+	}
+	if sum.PayloadFormat == manifest.PayloadArmPatchStream {
+		obj.DeliveredPayloadType = "delta"
+	}
+	if len(sum.PrecursorDigest) > 0 {
+		obj.PrecursorPayloadDigest = hex.EncodeToString(sum.PrecursorDigest)
+	}
+	return obj
+}
+
+// serveManifestFile serves a manifest's bytes.
+func (s *Server) serveManifestFile(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	m, ok := s.manifests.get(id)
+	s.mu.Unlock()
+	if !ok {
+		return notFound("Manifest datafile")
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, _ = w.Write(m.data)
+	return nil
+}
