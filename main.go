@@ -3,25 +3,33 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	updatev1alpha1 "github.com/fleetwave/fleetwave/api/v1alpha1"
+	"github.com/fleetwave/fleetwave/controllers"
+	"github.com/fleetwave/fleetwave/internal/pelion"
 )
 
 // The operator records events on the objects it reconciles, in their namespaces.
@@ -40,6 +48,8 @@ type options struct {
 	updateServiceURL string
 	apiKeySecret     string
 	apiKeySecretKey  string
+	serviceQPS       float64
+	serviceBurst     int
 	zap              zap.Options
 }
 
@@ -70,6 +80,8 @@ func parseFlags(args []string) options {
 	fs.StringVar(&o.apiKeySecret, "api-key-secret", "fleetwave-system/fleetwave-api-key",
 		"NAMESPACE/NAME of the Secret holding the Update Service API key.")
 	fs.StringVar(&o.apiKeySecretKey, "api-key-secret-key", "api-key", "Key of the API key in that Secret.")
+	fs.Float64Var(&o.serviceQPS, "update-service-qps", 20, "Requests per second the operator sends the Update Service at most.")
+	fs.IntVar(&o.serviceBurst, "update-service-burst", 40, "Burst of requests allowed above --update-service-qps.")
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(fs)
 	_ = fs.Parse(args) // ExitOnError: Parse exits on a bad flag.
@@ -88,6 +100,9 @@ func (o options) validate() (types.NamespacedName, error) {
 	}
 	if o.apiKeySecretKey == "" {
 		return types.NamespacedName{}, errors.New("--api-key-secret-key must not be empty")
+	}
+	if o.serviceQPS <= 0 || o.serviceBurst < 1 {
+		return types.NamespacedName{}, errors.New("--update-service-qps must be positive and --update-service-burst at least 1")
 	}
 	return types.NamespacedName{Namespace: ns, Name: name}, nil
 }
@@ -125,6 +140,9 @@ func run(o options) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding ready check: %w", err)
 	}
+	if err := setupControllers(mgr, o, apiKeyRef); err != nil {
+		return err
+	}
 
 	log.Info("Starting manager", "updateServiceURL", o.updateServiceURL, "apiKeySecret", apiKeyRef.String(),
 		"leaderElection", o.leaderElect)
@@ -140,4 +158,58 @@ func metricsOptions(o options) metricsserver.Options {
 		m.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
 	return m
+}
+
+// setupControllers wires the reconcilers to the manager and to the Update Service.
+func setupControllers(mgr ctrl.Manager, o options, apiKeyRef types.NamespacedName) error {
+	observer, err := pelion.NewPrometheusObserver(metrics.Registry)
+	if err != nil {
+		return fmt.Errorf("registering Update Service metrics: %w", err)
+	}
+	service := &controllers.APIKeyConnector{
+		Reader:          mgr.GetAPIReader(),
+		Secret:          apiKeyRef,
+		SecretKey:       o.apiKeySecretKey,
+		URL:             o.updateServiceURL,
+		Options:         []pelion.Option{pelion.WithRateLimit(o.serviceQPS, o.serviceBurst), pelion.WithObserver(observer)},
+		RefreshInterval: time.Minute,
+		Clock:           clock.RealClock{},
+	}
+	if err := controllers.SetupIndexes(context.Background(), mgr); err != nil {
+		return fmt.Errorf("setting up field indexes: %w", err)
+	}
+	images := &controllers.FirmwareImageReconciler{
+		Client:     mgr.GetClient(),
+		APIReader:  mgr.GetAPIReader(),
+		Service:    service,
+		Recorder:   mgr.GetEventRecorder("fleetwave-firmwareimage"),
+		Clock:      clock.RealClock{},
+		HTTPClient: imageSourceClient(),
+	}
+	if err := images.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the FirmwareImage controller: %w", err)
+	}
+	manifests := &controllers.ManifestReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Service:   service,
+		Recorder:  mgr.GetEventRecorder("fleetwave-manifest"),
+		Clock:     clock.RealClock{},
+	}
+	if err := manifests.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the Manifest controller: %w", err)
+	}
+	return nil
+}
+
+// imageSourceClient fetches firmware images from spec.source.url. It bounds connecting and waiting
+// for headers, not the transfer: images can be large.
+func imageSourceClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   15 * time.Second,
+		ResponseHeaderTimeout: time.Minute,
+		MaxIdleConnsPerHost:   2,
+	}}
 }

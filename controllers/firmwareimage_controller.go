@@ -1,0 +1,247 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
+	"github.com/fleetwave/fleetwave/internal/pelion"
+)
+
+// firmwareImageFinalizer holds a FirmwareImage until its remote image is deleted (or retained).
+const firmwareImageFinalizer = "update.fleetwave.io/remote-image"
+
+// FirmwareImageReconciler uploads FirmwareImages to the Update Service.
+type FirmwareImageReconciler struct {
+	Client client.Client
+	// APIReader reads ConfigMaps uncached; the controller caches only their metadata.
+	APIReader client.Reader
+	Service   UpdateServiceProvider
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
+	// HTTPClient fetches images from spec.source.url.
+	HTTPClient *http.Client
+}
+
+// +kubebuilder:rbac:groups=update.fleetwave.io,resources=firmwareimages,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=update.fleetwave.io,resources=firmwareimages/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=update.fleetwave.io,resources=firmwareimages/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
+
+// Reconcile makes the remote image match the FirmwareImage: get, finalizer, observe, act, and one
+// status patch at the end.
+func (r *FirmwareImageReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return lifecycle[*v1.FirmwareImage]{
+		client: r.Client, recorder: r.Recorder, clock: r.Clock, finalizer: firmwareImageFinalizer,
+		apply: r.reconcileUpload, cleanup: r.reconcileDelete,
+	}.reconcile(ctx, req, &v1.FirmwareImage{})
+}
+
+// reconcileUpload observes the remote image and uploads it when it is missing.
+func (r *FirmwareImageReconciler) reconcileUpload(ctx context.Context, img *v1.FirmwareImage) error {
+	if img.Spec.Encrypt {
+		return stalled(v1.ReasonEncryptionUnsupported, "spec.encrypt is not supported yet: it needs encrypted-raw manifests, which fleetwave does not build; re-create the FirmwareImage without it")
+	}
+	svc, err := r.Service.UpdateService(ctx)
+	if err != nil {
+		return err
+	}
+	remote, err := r.observe(ctx, svc, img)
+	if err != nil {
+		return err
+	}
+	if remote == nil {
+		if remote, err = r.upload(ctx, svc, img); err != nil {
+			return err
+		}
+	}
+	img.Status.SHA256 = remote.DatafileChecksum
+	img.Status.Size = remote.DatafileSize
+	img.Status.ImageID = remote.ID
+	img.Status.DatafileURL = remote.Datafile
+	markReady(img, r.Clock.Now(), v1.ReasonUploaded, fmt.Sprintf("Uploaded as %s (%d bytes)", remote.ID, remote.DatafileSize))
+	return nil
+}
+
+// observe finds the image's remote counterpart: by the id in status, or, when the status was lost
+// (a crash between upload and status write), by its deterministic name. It returns nil when there is
+// none.
+func (r *FirmwareImageReconciler) observe(ctx context.Context, svc pelion.UpdateService, img *v1.FirmwareImage) (*pelion.FirmwareImage, error) {
+	if img.Status.ImageID != "" {
+		remote, err := svc.GetFirmwareImage(ctx, img.Status.ImageID)
+		switch {
+		case err == nil:
+			return remote, nil
+		case !pelion.IsNotFound(err):
+			return nil, serviceError("reading the remote image", err)
+		}
+		log.FromContext(ctx).Info("Remote image is gone; uploading again", "imageID", img.Status.ImageID)
+		img.Status.ImageID, img.Status.DatafileURL = "", ""
+	}
+	remote, err := svc.FindFirmwareImageByName(ctx, RemoteName(img, ""))
+	switch {
+	case pelion.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, serviceError("looking up the remote image", err)
+	case img.Spec.SHA256 != "" && remote.DatafileChecksum != img.Spec.SHA256:
+		// Only this object uploads under this name, so a different digest is a service-side fault.
+		return nil, stalled(v1.ReasonDigestMismatch, "remote image %s has sha256 %s, spec.sha256 is %s", remote.ID, remote.DatafileChecksum, img.Spec.SHA256)
+	}
+	imageUploads.WithLabelValues(resultAdopted).Inc()
+	log.FromContext(ctx).Info("Adopted the remote image", "imageID", remote.ID)
+	return remote, nil
+}
+
+// upload streams the source to the Update Service. A URL whose bytes did not match spec.sha256 is not
+// fetched again for the same generation: the mismatch stands until the spec changes (it cannot; a new
+// build is a new object) or the object is re-created.
+func (r *FirmwareImageReconciler) upload(ctx context.Context, svc pelion.UpdateService, img *v1.FirmwareImage) (*pelion.FirmwareImage, error) {
+	if c, ok := isStalledFor(img, v1.ReasonDigestMismatch); ok && img.Spec.Source.URL != "" {
+		return nil, stalled(c.Reason, "%s", c.Message)
+	}
+	markProgressing(img, r.Clock.Now(), v1.ReasonUploading, "Uploading the image")
+	src, err := r.openSource(ctx, img)
+	if err != nil {
+		if st := (*stalledError)(nil); errors.As(err, &st) && st.reason == v1.ReasonDigestMismatch {
+			imageUploads.WithLabelValues(resultDigestMismatch).Inc()
+		}
+		return nil, err
+	}
+	defer src.release()
+
+	var mismatch *digestMismatchError
+	remote, err := svc.CreateFirmwareImage(ctx, pelion.ImageUpload{
+		Name:        RemoteName(img, ""),
+		Description: "FirmwareImage " + img.Namespace + "/" + img.Name,
+		FileName:    img.Name + ".bin",
+		Size:        src.size,
+		SHA256:      src.sha256,
+		Open:        src.open,
+	})
+	switch {
+	case err == nil:
+	case errors.As(err, &mismatch):
+		imageUploads.WithLabelValues(resultDigestMismatch).Inc()
+		return nil, stalled(v1.ReasonDigestMismatch, "%s: %v", img.Spec.Source.URL, mismatch)
+	case pelion.StatusOf(err) == http.StatusRequestEntityTooLarge:
+		imageUploads.WithLabelValues(resultFailure).Inc()
+		return nil, stalled(v1.ReasonImageTooLarge, "the Update Service refused %d bytes as too large", src.size)
+	case pelion.IsSourceError(err):
+		imageUploads.WithLabelValues(resultFailure).Inc()
+		return nil, transient(v1.ReasonSourceUnavailable, err)
+	default:
+		imageUploads.WithLabelValues(resultFailure).Inc()
+		return nil, serviceError("uploading the image", err)
+	}
+	imageUploads.WithLabelValues(resultSuccess).Inc()
+	imageUploadBytes.Add(float64(remote.DatafileSize))
+	log.FromContext(ctx).Info("Uploaded the image", "imageID", remote.ID, "bytes", remote.DatafileSize)
+	return remote, nil
+}
+
+func (r *FirmwareImageReconciler) openSource(ctx context.Context, img *v1.FirmwareImage) (*imageSource, error) {
+	if ref := img.Spec.Source.ConfigMap; ref != nil {
+		return configMapSource(ctx, r.APIReader, img.Namespace, ref, img.Spec.SHA256)
+	}
+	return urlSource(ctx, r.HTTPClient, img.Spec.Source.URL, img.Spec.SHA256)
+}
+
+// reconcileDelete removes the remote image, unless the policy retains it, once no Manifest in the
+// namespace references the FirmwareImage any more; then it lets the object go.
+func (r *FirmwareImageReconciler) reconcileDelete(ctx context.Context, img *v1.FirmwareImage) error {
+	if !controllerutil.ContainsFinalizer(img, firmwareImageFinalizer) {
+		return nil
+	}
+	if img.Spec.DeletionPolicy != v1.DeletionPolicyRetain {
+		users, err := r.manifestsUsing(ctx, img)
+		if err != nil {
+			return err
+		}
+		if len(users) > 0 {
+			// A watch on Manifests brings the image back when they go.
+			return waiting(v1.ReasonInUse, "Deletion waits: the image is referenced by Manifest %s", strings.Join(users, ", "))
+		}
+		markProgressing(img, r.Clock.Now(), v1.ReasonDeleting, "Deleting the remote image")
+		if err := r.deleteRemote(ctx, img); err != nil {
+			return err
+		}
+	}
+	controllerutil.RemoveFinalizer(img, firmwareImageFinalizer)
+	return r.Client.Update(ctx, img)
+}
+
+func (r *FirmwareImageReconciler) manifestsUsing(ctx context.Context, img *v1.FirmwareImage) ([]string, error) {
+	var manifests v1.ManifestList
+	if err := r.Client.List(ctx, &manifests, client.InNamespace(img.Namespace),
+		client.MatchingFields{indexManifestImage: img.Name}); err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(manifests.Items))
+	for _, m := range manifests.Items {
+		names = append(names, m.Name)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+func (r *FirmwareImageReconciler) deleteRemote(ctx context.Context, img *v1.FirmwareImage) error {
+	svc, err := r.Service.UpdateService(ctx)
+	if err != nil {
+		return err
+	}
+	id := img.Status.ImageID
+	if id == "" {
+		found, err := svc.FindFirmwareImageByName(ctx, RemoteName(img, ""))
+		if pelion.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return serviceError("looking up the remote image", err)
+		}
+		id = found.ID
+	}
+	if err := svc.DeleteFirmwareImage(ctx, id); err != nil {
+		return serviceError("deleting the remote image", err)
+	}
+	log.FromContext(ctx).Info("Deleted the remote image", "imageID", id)
+	return nil
+}
+
+// SetupWithManager watches FirmwareImages, the ConfigMaps they read (metadata only) and the Manifests
+// that hold their deletion.
+func (r *FirmwareImageReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1.FirmwareImage{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(
+			referencing(r.Client, &v1.FirmwareImageList{}, indexImageConfigMap)), builder.OnlyMetadata).
+		Watches(&v1.Manifest{}, handler.EnqueueRequestsFromMapFunc(imageOfManifest)).
+		Named("firmwareimage").
+		Complete(r)
+}
+
+// imageOfManifest wakes the FirmwareImage a Manifest references, so an image waiting to be deleted
+// notices when its last Manifest goes.
+func imageOfManifest(_ context.Context, m client.Object) []reconcile.Request {
+	mf, ok := m.(*v1.Manifest)
+	if !ok {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: mf.Namespace, Name: mf.Spec.FirmwareImageRef.Name}}}
+}

@@ -1,0 +1,406 @@
+package controllers
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
+	"github.com/fleetwave/fleetwave/internal/manifest"
+	"github.com/fleetwave/fleetwave/internal/pelion"
+)
+
+// manifestFinalizer holds a Manifest until its remote manifest is deleted.
+const manifestFinalizer = "update.fleetwave.io/remote-manifest"
+
+// Keys of a signing key Secret, as `fleetwave init` and kubernetes.io/tls Secrets name them.
+const (
+	secretKeyPEM  = corev1.TLSPrivateKeyKey // tls.key
+	secretCertPEM = corev1.TLSCertKey       // tls.crt
+)
+
+// ManifestReconciler builds, signs and publishes Manifests.
+type ManifestReconciler struct {
+	Client client.Client
+	// APIReader reads signing key Secrets uncached; the controller caches only Secret metadata, so no
+	// key material sits in the operator's memory between signatures.
+	APIReader client.Reader
+	Service   UpdateServiceProvider
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
+}
+
+// +kubebuilder:rbac:groups=update.fleetwave.io,resources=manifests,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=update.fleetwave.io,resources=manifests/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=update.fleetwave.io,resources=manifests/finalizers,verbs=update
+// +kubebuilder:rbac:groups=update.fleetwave.io,resources=firmwareimages,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+
+// Reconcile signs the manifest once and keeps it published: get, finalizer, observe, act, and one
+// status patch at the end.
+func (r *ManifestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return lifecycle[*v1.Manifest]{
+		client: r.Client, recorder: r.Recorder, clock: r.Clock, finalizer: manifestFinalizer,
+		apply: r.reconcilePublish, cleanup: r.reconcileDelete,
+	}.reconcile(ctx, req, &v1.Manifest{})
+}
+
+// reconcilePublish waits for the image, signs once, and makes sure the Update Service has the
+// manifest.
+func (r *ManifestReconciler) reconcilePublish(ctx context.Context, mf *v1.Manifest) error {
+	img, err := r.readyImage(ctx, mf)
+	if err != nil {
+		return err
+	}
+	if !signedFor(mf, img) {
+		if err := r.signOnce(ctx, mf, img); err != nil {
+			return err
+		}
+	}
+	return r.publish(ctx, mf)
+}
+
+// signOnce signs unless the API server already holds a signature for this image: the cache the
+// reconcile started from may not have seen the status write of the reconcile that signed.
+func (r *ManifestReconciler) signOnce(ctx context.Context, mf *v1.Manifest, img *v1.FirmwareImage) error {
+	live := &v1.Manifest{}
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(mf), live); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if signedFor(live, img) {
+		mf.Status = *live.Status.DeepCopy()
+		return nil
+	}
+	return r.sign(ctx, mf, img)
+}
+
+// readyImage returns the referenced FirmwareImage once it is Ready; until then the Manifest waits, and
+// a watch on FirmwareImages wakes it.
+func (r *ManifestReconciler) readyImage(ctx context.Context, mf *v1.Manifest) (*v1.FirmwareImage, error) {
+	now := r.Clock.Now()
+	img := &v1.FirmwareImage{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: mf.Namespace, Name: mf.Spec.FirmwareImageRef.Name}, img)
+	var notReady string
+	switch {
+	case apierrors.IsNotFound(err):
+		notReady = fmt.Sprintf("FirmwareImage %s does not exist", mf.Spec.FirmwareImageRef.Name)
+	case err != nil:
+		return nil, err
+	case !meta.IsStatusConditionTrue(img.Status.Conditions, v1.ConditionReady):
+		notReady = fmt.Sprintf("FirmwareImage %s is not Ready", img.Name)
+		if c := meta.FindStatusCondition(img.Status.Conditions, v1.ConditionReady); c != nil && c.Message != "" {
+			notReady += ": " + c.Message
+		}
+	}
+	if notReady != "" {
+		setCondition(mf, now, v1.ConditionFirmwareImageReady, metav1.ConditionFalse, v1.ReasonFirmwareImageNotReady, notReady)
+		return nil, waiting(v1.ReasonFirmwareImageNotReady, "%s", notReady)
+	}
+	setCondition(mf, now, v1.ConditionFirmwareImageReady, metav1.ConditionTrue, v1.ReasonFirmwareImageReady,
+		fmt.Sprintf("FirmwareImage %s is Ready", img.Name))
+	return img, nil
+}
+
+// signedFor reports whether status already holds a manifest for the image as it is now. Signing
+// happens once: only a changed payload (the image re-uploaded under a new URL) calls for a new one.
+func signedFor(mf *v1.Manifest, img *v1.FirmwareImage) bool {
+	if len(mf.Status.Data) == 0 {
+		return false
+	}
+	s, err := manifest.Inspect(mf.Status.Data)
+	return err == nil &&
+		hex.EncodeToString(s.PayloadDigest) == img.Status.SHA256 &&
+		s.PayloadSize == uint64(img.Status.Size) &&
+		s.PayloadURI == img.Status.DatafileURL
+}
+
+// sign loads the key, builds the manifest for the image and records it in status.
+func (r *ManifestReconciler) sign(ctx context.Context, mf *v1.Manifest, img *v1.FirmwareImage) error {
+	key, err := r.signingKey(ctx, mf)
+	if err != nil {
+		return err
+	}
+	spec, err := buildSpec(mf, img)
+	if err != nil {
+		return err
+	}
+	format := string(spec.Format)
+	data, err := manifest.Build(spec, key)
+	switch {
+	case err == nil:
+	case errors.Is(err, manifest.ErrManifestTooLarge):
+		manifestSignatures.WithLabelValues(format, resultFailure).Inc()
+		return stalled(v1.ReasonManifestTooLarge, "%v (limit %d bytes)", err, manifest.MaxManifestSize)
+	case errors.Is(err, manifest.ErrUnsupportedKey):
+		manifestSignatures.WithLabelValues(format, resultFailure).Inc()
+		r.markKey(mf, v1.ReasonKeyInvalid, fmt.Sprintf("Secret %s: %v", mf.Spec.SigningKey.SecretRef.Name, err))
+		return stalled(v1.ReasonKeyInvalid, "Secret %s: %v", mf.Spec.SigningKey.SecretRef.Name, err)
+	default:
+		manifestSignatures.WithLabelValues(format, resultFailure).Inc()
+		return stalled(v1.ReasonInvalidSpec, "building the manifest: %v", err)
+	}
+	manifestSignatures.WithLabelValues(format, resultSuccess).Inc()
+
+	keyID, err := manifest.KeyID(key.Public())
+	if err != nil {
+		return stalled(v1.ReasonKeyInvalid, "Secret %s: %v", mf.Spec.SigningKey.SecretRef.Name, err)
+	}
+	sum := sha256.Sum256(data)
+	mf.Status.Data = data
+	mf.Status.SHA256 = hex.EncodeToString(sum[:])
+	mf.Status.Size = int64(len(data))
+	mf.Status.VendorID = spec.VendorID.String()
+	mf.Status.ClassID = spec.ClassID.String()
+	mf.Status.KeyID = hex.EncodeToString(keyID)
+	mf.Status.SequenceNumber = int64(sequenceNumber(mf))
+	log.FromContext(ctx).Info("Signed the manifest", "format", format, "bytes", len(data), "keyID", mf.Status.KeyID)
+	return nil
+}
+
+// signingKey reads the Secret and checks its key, and its certificate when there is one. Errors name
+// the Secret and what is wrong, never anything of the key itself.
+func (r *ManifestReconciler) signingKey(ctx context.Context, mf *v1.Manifest) (crypto.Signer, error) {
+	name := mf.Spec.SigningKey.SecretRef.Name
+	fail := func(reason, format string, args ...any) (crypto.Signer, error) {
+		msg := fmt.Sprintf("Secret %s: ", name) + fmt.Sprintf(format, args...)
+		r.markKey(mf, reason, msg)
+		return nil, stalled(reason, "%s", msg)
+	}
+	var secret corev1.Secret
+	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: mf.Namespace, Name: name}, &secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return fail(v1.ReasonKeyNotFound, "does not exist")
+		}
+		return nil, fmt.Errorf("reading Secret %s: %w", name, err)
+	}
+	keyPEM, ok := secret.Data[secretKeyPEM]
+	if !ok {
+		return fail(v1.ReasonKeyNotFound, "has no %s entry", secretKeyPEM)
+	}
+	key, err := manifest.ParsePrivateKey(keyPEM)
+	if err != nil {
+		return fail(v1.ReasonKeyInvalid, "%s: %v", secretKeyPEM, err)
+	}
+	if certPEM := secret.Data[secretCertPEM]; len(certPEM) > 0 {
+		cert, err := parseCertificatePEM(certPEM)
+		if err != nil {
+			return fail(v1.ReasonKeyInvalid, "%s: %v", secretCertPEM, err)
+		}
+		if err := manifest.CheckCertificateKey(cert, key); err != nil {
+			return fail(v1.ReasonCertificateMismatch, "%s does not certify the public key of %s", secretCertPEM, secretKeyPEM)
+		}
+	}
+	setCondition(mf, r.Clock.Now(), v1.ConditionSigningKeyReady, metav1.ConditionTrue, v1.ReasonKeyReady,
+		fmt.Sprintf("Secret %s holds a usable signing key", name))
+	return key, nil
+}
+
+func (r *ManifestReconciler) markKey(mf *v1.Manifest, reason, message string) {
+	setCondition(mf, r.Clock.Now(), v1.ConditionSigningKeyReady, metav1.ConditionFalse, reason, message)
+}
+
+func parseCertificatePEM(data []byte) (*x509.Certificate, error) {
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, errors.New("not a PEM certificate")
+	}
+	return x509.ParseCertificate(block.Bytes)
+}
+
+// buildSpec turns the Manifest and its image into the library's typed inputs.
+func buildSpec(mf *v1.Manifest, img *v1.FirmwareImage) (manifest.Spec, error) {
+	vendor, class, err := deviceIdentity(mf.Spec)
+	if err != nil {
+		return manifest.Spec{}, err
+	}
+	digest, err := hex.DecodeString(img.Status.SHA256)
+	if err != nil {
+		return manifest.Spec{}, fmt.Errorf("FirmwareImage %s: status.sha256: %w", img.Name, err)
+	}
+	spec := manifest.Spec{
+		Format:        manifest.FormatPelionV3,
+		VendorID:      vendor,
+		ClassID:       class,
+		Component:     mf.Spec.Component,
+		Priority:      mf.Spec.Priority,
+		Version:       mf.Spec.Version,
+		PayloadDigest: digest,
+		PayloadSize:   uint64(img.Status.Size),
+		PayloadURI:    img.Status.DatafileURL,
+	}
+	if mf.Spec.Format == v1.ManifestFormatSUIT {
+		spec.Format = manifest.FormatSUIT
+		if o := mf.Spec.SUIT; o != nil {
+			spec.Algorithm = string(o.Algorithm)
+			if o.SequenceNumber != nil {
+				seq := uint64(*o.SequenceNumber)
+				spec.SequenceNumber = &seq
+			}
+		}
+	}
+	return spec, nil
+}
+
+// deviceIdentity derives the vendor and class ids the spec names.
+func deviceIdentity(spec v1.ManifestSpec) (vendor, class uuid.UUID, err error) {
+	if spec.Vendor.Domain != "" {
+		vendor, err = manifest.VendorIDFromDomain(spec.Vendor.Domain)
+	} else {
+		vendor, err = uuid.Parse(spec.Vendor.ID)
+	}
+	if err != nil {
+		return vendor, class, stalled(v1.ReasonInvalidSpec, "spec.vendor: %v", err)
+	}
+	if spec.DeviceClass.ModelName != "" {
+		class, err = manifest.ClassIDFromModel(vendor, spec.DeviceClass.ModelName)
+	} else {
+		class, err = uuid.Parse(spec.DeviceClass.ID)
+	}
+	if err != nil {
+		return vendor, class, stalled(v1.ReasonInvalidSpec, "spec.deviceClass: %v", err)
+	}
+	return vendor, class, nil
+}
+
+// sequenceNumber is what devices compare with their own version: suit.sequenceNumber when set, else
+// the 64-bit form of spec.version (validated by the CRD schema).
+func sequenceNumber(mf *v1.Manifest) uint64 {
+	if o := mf.Spec.SUIT; o != nil && o.SequenceNumber != nil {
+		return uint64(*o.SequenceNumber)
+	}
+	v, _ := manifest.EncodeVersion(mf.Spec.Version)
+	return v
+}
+
+// publish makes sure the signed manifest is in the Update Service: observed by id, adopted by name
+// after a crash, uploaded otherwise. The remote name carries the content hash, so a re-signed
+// manifest never adopts its predecessor.
+func (r *ManifestReconciler) publish(ctx context.Context, mf *v1.Manifest) error {
+	svc, err := r.Service.UpdateService(ctx)
+	if err != nil {
+		return err
+	}
+	name := RemoteName(mf, "#"+mf.Status.SHA256[:12])
+	previous := mf.Status.ManifestID
+	remote, err := r.observeRemote(ctx, svc, mf, name)
+	if err != nil {
+		return err
+	}
+	if remote == nil {
+		remote, err = svc.CreateFirmwareManifest(ctx, pelion.ManifestUpload{
+			Name:        name,
+			Description: "Manifest " + mf.Namespace + "/" + mf.Name + " version " + mf.Spec.Version,
+			FileName:    mf.Name + ".manifest",
+			Data:        mf.Status.Data,
+		})
+		if err != nil {
+			manifestUploads.WithLabelValues(resultFailure).Inc()
+			return serviceError("uploading the manifest", err)
+		}
+		manifestUploads.WithLabelValues(resultSuccess).Inc()
+		manifestUploadBytes.Add(float64(len(mf.Status.Data)))
+		log.FromContext(ctx).Info("Uploaded the manifest", "manifestID", remote.ID)
+	}
+	mf.Status.ManifestID = remote.ID
+	if previous != "" && previous != remote.ID {
+		// The manifest was re-signed for a new payload; its predecessor points devices nowhere.
+		if err := svc.DeleteFirmwareManifest(ctx, previous); err != nil {
+			log.FromContext(ctx).Info("Could not delete the superseded remote manifest", "manifestID", previous, "error", err.Error())
+		}
+	}
+	markReady(mf, r.Clock.Now(), v1.ReasonPublished, fmt.Sprintf("Published as %s (%s, %d bytes)", remote.ID, mf.Spec.Format, mf.Status.Size))
+	return nil
+}
+
+func (r *ManifestReconciler) observeRemote(ctx context.Context, svc pelion.UpdateService, mf *v1.Manifest, name string) (*pelion.FirmwareManifest, error) {
+	if id := mf.Status.ManifestID; id != "" {
+		remote, err := svc.GetFirmwareManifest(ctx, id)
+		switch {
+		case err == nil && remote.Name == name:
+			return remote, nil
+		case err != nil && !pelion.IsNotFound(err):
+			return nil, serviceError("reading the remote manifest", err)
+		}
+	}
+	remote, err := svc.FindFirmwareManifestByName(ctx, name)
+	switch {
+	case pelion.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, serviceError("looking up the remote manifest", err)
+	case remote.DatafileSize != mf.Status.Size:
+		return nil, stalled(v1.ReasonUpdateServiceRejected, "remote manifest %s holds %d bytes, the signed manifest %d", remote.ID, remote.DatafileSize, mf.Status.Size)
+	}
+	manifestUploads.WithLabelValues(resultAdopted).Inc()
+	log.FromContext(ctx).Info("Adopted the remote manifest", "manifestID", remote.ID)
+	return remote, nil
+}
+
+// reconcileDelete removes the remote manifest, then lets the object go.
+func (r *ManifestReconciler) reconcileDelete(ctx context.Context, mf *v1.Manifest) error {
+	if !controllerutil.ContainsFinalizer(mf, manifestFinalizer) {
+		return nil
+	}
+	markProgressing(mf, r.Clock.Now(), v1.ReasonDeleting, "Deleting the remote manifest")
+	if id := r.remoteID(ctx, mf); id != "" {
+		svc, err := r.Service.UpdateService(ctx)
+		if err != nil {
+			return err
+		}
+		if err := svc.DeleteFirmwareManifest(ctx, id); err != nil {
+			return serviceError("deleting the remote manifest", err)
+		}
+		log.FromContext(ctx).Info("Deleted the remote manifest", "manifestID", id)
+	}
+	controllerutil.RemoveFinalizer(mf, manifestFinalizer)
+	return r.Client.Update(ctx, mf)
+}
+
+// remoteID is the id of the remote manifest: from status, or, when the status was lost, by name.
+func (r *ManifestReconciler) remoteID(ctx context.Context, mf *v1.Manifest) string {
+	if mf.Status.ManifestID != "" || len(mf.Status.Data) == 0 {
+		return mf.Status.ManifestID
+	}
+	svc, err := r.Service.UpdateService(ctx)
+	if err != nil {
+		return ""
+	}
+	found, err := svc.FindFirmwareManifestByName(ctx, RemoteName(mf, "#"+mf.Status.SHA256[:12]))
+	if err != nil {
+		return ""
+	}
+	return found.ID
+}
+
+// SetupWithManager watches Manifests, the FirmwareImages they wait for and the metadata of the
+// Secrets that hold their keys.
+func (r *ManifestReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1.Manifest{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&v1.FirmwareImage{}, handler.EnqueueRequestsFromMapFunc(
+			referencing(r.Client, &v1.ManifestList{}, indexManifestImage))).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(
+			referencing(r.Client, &v1.ManifestList{}, indexManifestSecret)), builder.OnlyMetadata).
+		Named("manifest").
+		Complete(r)
+}
