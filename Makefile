@@ -95,8 +95,7 @@ docker-build: ## Build the operator image (needs a Docker engine).
 
 .PHONY: deploy-manifests
 deploy-manifests: manifests $(KUSTOMIZE) ## Print the install manifests (CRDs, RBAC, operator) for IMG.
-	@cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG) >/dev/null
-	@$(KUSTOMIZE) build config/default
+	@$(KUSTOMIZE) build config/default | sed 's|image: fleetwave:dev$$|image: $(IMG)|'
 
 ##@ Tools
 
