@@ -24,11 +24,12 @@ export GOWORK=off GOFLAGS="-mod=readonly -buildvcs=false" CGO_ENABLED=0
 
 log() { echo "setup-envtest: $*" >&2; }
 
-has_version() { # binary, expected substring of `binary --version`
+has_version() { # binary, expected substring of its version output
 	# Capture first: `| grep -q` may close the pipe early, and under pipefail the binary's SIGPIPE
-	# would read as a mismatch and trigger a needless rebuild.
-	local out
-	[ -x "$1" ] && out=$("$1" --version 2>/dev/null) && [[ $out == *"$2"* ]]
+	# would read as a mismatch and trigger a needless rebuild. kubectl has no --version flag.
+	local out flag=(--version)
+	[ "$(basename "$1")" = kubectl ] && flag=(version --client)
+	[ -x "$1" ] && out=$("$1" "${flag[@]}" 2>/dev/null) && [[ $out == *"$2"* ]]
 }
 
 build_etcd() {
