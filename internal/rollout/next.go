@@ -1,0 +1,433 @@
+package rollout
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrInvalidInput is wrapped by Next's errors: the input does not describe a rollout (for example the
+// spec's waves changed under a plan made for other waves).
+var ErrInvalidInput = errors.New("rollout: invalid input")
+
+// Counts are a wave's device outcomes as the controller observed them (Update Service metrics). Every
+// device of the wave is counted once, in exactly one of Succeeded, Failed, TimedOut, Pending and
+// Skipped. A device sent the update that has not reported yet is Pending, so right after StartWave,
+// before the first metrics arrive, Pending is the number of devices targeted.
+type Counts struct {
+	Targeted  int64 // devices sent the update (Update Service campaigns were created for them)
+	Succeeded int64
+	Failed    int64
+	TimedOut  int64
+	Pending   int64
+	Skipped   int64 // devices already running the firmware, left out by the controller or the service
+}
+
+// Finished is the number of devices with an outcome: Succeeded + Failed + TimedOut + Skipped.
+func (c Counts) Finished() int64 { return c.Succeeded + c.Failed + c.TimedOut + c.Skipped }
+
+// Total is the number of devices of the wave: Finished + Pending. Success thresholds are a share of it.
+func (c Counts) Total() int64 { return c.Finished() + c.Pending }
+
+// WaveProgress is what the controller recorded of a wave.
+type WaveProgress struct {
+	Started   bool
+	StartedAt time.Time
+	Counts    Counts
+	// Finished: nothing of the wave runs any more, because every targeted device reported, or the
+	// device timeout ended it (FinishWave), or it was stopped (StopWave).
+	Finished   bool
+	FinishedAt time.Time
+	Attempt    int32 // the Input.Attempt the wave last started under
+}
+
+// Policy is the campaign's failure policy and device timeout.
+type Policy struct {
+	// MaxFailures is how many failed or timed-out devices a wave tolerates, of its planned size
+	// (see Budget). One more and the policy acts.
+	MaxFailures Quantity
+	// MinDevices is how many devices of a running wave must have finished before a percentage
+	// MaxFailures is judged, so one early failure does not stop a large wave. A count MaxFailures is
+	// judged at once (its failures are failures whatever the sample), and a finished wave always.
+	MinDevices int64
+	// Abort: a spent budget or a missed threshold stops the wave's remote campaigns and fails the
+	// campaign. Otherwise the campaign pauses and devices already updating finish.
+	Abort bool
+	// DeviceTimeout is how long after its wave started a device may take to report; 0 or less: no
+	// timeout.
+	DeviceTimeout time.Duration
+}
+
+// Input is everything Next decides from.
+type Input struct {
+	Waves    []Wave
+	Policy   Policy
+	Plan     Plan
+	Current  int            // the wave being rolled out or waited on
+	Progress []WaveProgress // one per wave
+	Paused   bool           // spec.paused
+	Abort    bool           // a person asked to abort (status.abort)
+	// Completed: the campaign reached Completed before (status.phase), so an abort no longer applies.
+	Completed bool
+	// Approved names the Manual waves a person approved to start (status.approvedWaves). Approving
+	// only lets a wave start; it never waives a gate, so approving a wave ahead of time cannot carry
+	// the rollout past the failures of the wave before it.
+	Approved map[string]bool
+	// Accepted names the waves whose result a person accepted (status.acceptedWaves): under the Pause
+	// policy, a finished wave named here that did not pass its gate lets the rollout go on as if it
+	// passed, staying WaveFailed. Under the Abort policy it waives nothing.
+	Accepted map[string]bool
+	Attempt  int32 // the retry attempt a person asked for (status.attempt)
+	Now      time.Time
+}
+
+// Action is what the controller carries out, records, and then calls Next again for.
+type Action int
+
+// Actions.
+const (
+	// None: nothing to do now; wait for a watch event, a metrics poll, or RecheckAt.
+	None Action = iota
+	// StartWave: target the devices of Step.Wave that have not succeeded yet (all of them on the
+	// first attempt), create and start their remote campaigns, and record Started, StartedAt = Now,
+	// Attempt = Input.Attempt, Finished = false. Devices re-targeted by a retry go back to Pending.
+	StartWave
+	// FinishWave: the wave is over; record Finished, FinishedAt = Now. With Step.TimedOut, first stop
+	// its remote campaigns and count its pending devices as timed out.
+	FinishWave
+	// StopWave: abort or failure. Stop the wave's remote campaigns (devices stop being sent the update;
+	// those already updating may still report) and record Finished, FinishedAt = Now.
+	StopWave
+	// Advance: the wave passed (or a person accepted its result); record Current = Step.Wave + 1.
+	Advance
+	// Complete: the last wave passed; the campaign is done. Next keeps returning it for a completed
+	// campaign, so carrying it out must be idempotent.
+	Complete
+)
+
+var actionNames = [...]string{"None", "StartWave", "FinishWave", "StopWave", "Advance", "Complete"}
+
+// String names the action as its constant does.
+func (a Action) String() string {
+	if a < 0 || int(a) >= len(actionNames) {
+		return fmt.Sprintf("Action(%d)", int(a))
+	}
+	return actionNames[a]
+}
+
+// Phase is what the campaign is now: the CRD's CampaignPhase values.
+type Phase string
+
+// Campaign phases.
+const (
+	// PhasePending: not planned yet (the controller's, before it calls Next).
+	PhasePending Phase = "Pending"
+	// PhaseWaitingForApproval: the current wave is Manual and nobody approved it.
+	PhaseWaitingForApproval Phase = "WaitingForApproval"
+	// PhaseProgressing: a wave's devices are updating, or the rollout is moving to the next wave.
+	PhaseProgressing Phase = "Progressing"
+	// PhaseSoaking: the current wave passed and its soak runs.
+	PhaseSoaking Phase = "Soaking"
+	// PhasePaused: held by spec.paused (reason PausedBySpec) or by the Pause failure policy (reason
+	// FailureBudgetExceeded or SuccessThresholdNotMet).
+	PhasePaused Phase = "Paused"
+	// PhaseCompleted: every wave passed. Final, except for a retry.
+	PhaseCompleted Phase = "Completed"
+	// PhaseAborted: a person aborted the campaign. Final while status.abort is set.
+	PhaseAborted Phase = "Aborted"
+	// PhaseFailed: the Abort failure policy stopped the campaign. Final, except for a retry.
+	PhaseFailed Phase = "Failed"
+)
+
+// WavePhase is where the wave a Step is about is: the CRD's WavePhase values.
+type WavePhase string
+
+// Wave phases.
+const (
+	// WavePending: the wave has not started.
+	WavePending WavePhase = "Pending"
+	// WaveWaitingForApproval: the wave is Manual and nobody approved it.
+	WaveWaitingForApproval WavePhase = "WaitingForApproval"
+	// WaveProgressing: the wave's devices are updating.
+	WaveProgressing WavePhase = "Progressing"
+	// WaveSoaking: the wave passed (or a person accepted its result) and its soak runs.
+	WaveSoaking WavePhase = "Soaking"
+	// WaveSucceeded: the wave passed its gate.
+	WaveSucceeded WavePhase = "Succeeded"
+	// WaveFailed: the wave spent its failure budget or missed its success threshold; it stays Failed
+	// when a person accepted its result and the rollout went on.
+	WaveFailed WavePhase = "Failed"
+	// WaveAborted: a person aborted the campaign at this wave.
+	WaveAborted WavePhase = "Aborted"
+)
+
+// Condition reasons a Step gives; the same strings as the API's UpdateCampaign reasons.
+const (
+	ReasonWaveInProgress         = "WaveInProgress"
+	ReasonSoaking                = "Soaking"
+	ReasonWaitingForApproval     = "WaitingForApproval"
+	ReasonPausedBySpec           = "PausedBySpec"
+	ReasonFailureBudgetExceeded  = "FailureBudgetExceeded"
+	ReasonSuccessThresholdNotMet = "SuccessThresholdNotMet"
+	ReasonAborted                = "Aborted"
+	ReasonCompleted              = "Completed"
+)
+
+// Step is Next's decision.
+type Step struct {
+	Action    Action
+	Wave      int       // the wave the action is about (for Advance, the wave being left)
+	Phase     Phase     // what the campaign is now
+	WavePhase WavePhase // what Wave is now
+	Reason    string    // the condition reason, one of the Reason constants
+	Message   string    // for people; the same input gives the same message
+	// RecheckAt is when time alone changes a None decision (a soak's end, the device timeout); zero
+	// when only new observations or a person can, and with every other action, which is carried out at
+	// once. When set it is after Now.
+	RecheckAt time.Time
+	TimedOut  bool // with FinishWave: the device timeout ended the wave
+}
+
+// Next decides what the rollout does now. It derives everything from its input, so the rules below
+// hold on every call, after any restart:
+//
+//   - Abort (a person) wins over everything but a campaign that already completed (Input.Completed):
+//     a running wave is stopped (StopWave), then the campaign stays Aborted (None) while Input.Abort is
+//     set, also when the abort came during the last wave's soak. A retry must clear Abort, as
+//     `kubectl fleetwave retry` does.
+//   - A wave not started: a wave planned empty is passed at once (Advance, or Complete for the last),
+//     without approval or soak; a Manual wave not approved waits (WaitingForApproval); otherwise
+//     StartWave.
+//   - A running wave: FinishWave once no device is pending; FinishWave with TimedOut at
+//     StartedAt + DeviceTimeout; when the failure budget is spent, the Abort policy stops it (StopWave,
+//     Failed) and the Pause policy pauses the campaign while devices already updating finish.
+//   - A finished wave passes its gate when failures are within budget and Succeeded + Skipped reach
+//     the success threshold of its Total. A wave that did not pass fails the campaign (Abort policy) or
+//     pauses it (Pause policy). Under the Pause policy, a person who accepts the wave's result
+//     (Input.Accepted names the wave itself) waives its gate: the rollout goes on as if it passed and
+//     the wave stays WaveFailed; the last wave too, and the campaign completes. An acceptance given
+//     while the wave runs takes effect when it finishes. Approving (Input.Approved) never waives a
+//     gate, and under the Abort policy neither does accepting: a retry is the way on. A passed or
+//     accepted wave soaks until FinishedAt + Soak, then the rollout advances, or completes after the
+//     last wave.
+//   - Retry: when Input.Attempt is above the current wave's Attempt and the wave has finished (passed,
+//     failed, stopped or completed), StartWave again for its devices that did not succeed. A retry
+//     asked for while the wave runs takes effect when it finishes. A retry of a wave not yet started
+//     is its ordinary start.
+//   - spec.paused starts nothing: no wave and no retry starts while it is true. Devices already
+//     updating finish, timeouts still apply, and bookkeeping (FinishWave, Advance, Complete) goes on.
+//     The campaign shows Paused (PausedBySpec) at once, even while the current wave's devices finish,
+//     so that pausing is visibly taken; a failure-policy pause keeps its own reason.
+func Next(in Input) (Step, error) {
+	if err := in.check(); err != nil {
+		return Step{}, err
+	}
+	if in.Abort && !in.Completed {
+		return in.aborted(), nil
+	}
+	return in.holdIfPaused(in.rollOn()), nil
+}
+
+func (in Input) check() error {
+	switch {
+	case len(in.Waves) == 0:
+		return fmt.Errorf("%w: no waves", ErrInvalidInput)
+	case len(in.Progress) != len(in.Waves):
+		return fmt.Errorf("%w: %d waves but progress for %d", ErrInvalidInput, len(in.Waves), len(in.Progress))
+	case len(in.Plan.Sizes) != len(in.Waves):
+		return fmt.Errorf("%w: %d waves but a plan for %d", ErrInvalidInput, len(in.Waves), len(in.Plan.Sizes))
+	case in.Current < 0 || in.Current >= len(in.Waves):
+		return fmt.Errorf("%w: current wave %d of %d", ErrInvalidInput, in.Current, len(in.Waves))
+	}
+	return nil
+}
+
+// rollOn is the decision without a person's abort or pause.
+func (in Input) rollOn() Step {
+	switch w := in.Progress[in.Current]; {
+	case !w.Started:
+		return in.waveNotStarted()
+	case !w.Finished:
+		return in.waveRunning()
+	default:
+		return in.waveFinished()
+	}
+}
+
+func (in Input) waveNotStarted() Step {
+	k, wave := in.Current, in.Waves[in.Current]
+	switch {
+	case in.Plan.Sizes[k] == 0:
+		return in.moveOn(WaveSucceeded, fmt.Sprintf("wave %q has no devices", wave.Name))
+	case wave.Manual && !in.Approved[wave.Name]:
+		return Step{
+			Action: None, Wave: k, Phase: PhaseWaitingForApproval, WavePhase: WaveWaitingForApproval,
+			Reason:  ReasonWaitingForApproval,
+			Message: fmt.Sprintf("wave %q (%d devices) waits for a person to approve it", wave.Name, in.Plan.Sizes[k]),
+		}
+	}
+	return in.start(WavePending, fmt.Sprintf("wave %q: updating %d devices", wave.Name, in.Plan.Sizes[k]))
+}
+
+func (in Input) waveRunning() Step {
+	k, name := in.Current, in.Waves[in.Current].Name
+	w := in.Progress[k]
+	deadline := in.deviceDeadline(w)
+	running := Step{Action: None, Wave: k, Phase: PhaseProgressing, WavePhase: WaveProgressing, Reason: ReasonWaveInProgress, RecheckAt: deadline}
+	switch {
+	case w.Counts.Pending <= 0:
+		running.Action, running.RecheckAt = FinishWave, time.Time{}
+		running.Message = fmt.Sprintf("wave %q: every device reported", name)
+	case !deadline.IsZero() && !in.Now.Before(deadline):
+		running.Action, running.RecheckAt, running.TimedOut = FinishWave, time.Time{}, true
+		running.Message = fmt.Sprintf("wave %q: the device timeout of %s passed; %d pending devices count as timed out",
+			name, in.Policy.DeviceTimeout, w.Counts.Pending)
+	case in.overBudget(k, false):
+		return in.halt(WaveProgressing, ReasonFailureBudgetExceeded, in.budgetMessage(k), deadline)
+	default:
+		running.Message = fmt.Sprintf("wave %q: %d of %d devices finished", name, w.Counts.Finished(), w.Counts.Total())
+	}
+	return running
+}
+
+func (in Input) waveFinished() Step {
+	k, wave := in.Current, in.Waves[in.Current]
+	passed, reason, why := in.judge(k)
+	if in.Attempt > in.Progress[k].Attempt {
+		return in.start(wavePhaseOf(passed), fmt.Sprintf("wave %q: retry attempt %d for its devices that did not succeed", wave.Name, in.Attempt))
+	}
+	if !passed {
+		if !in.waived() {
+			return in.halt(WaveFailed, reason, why, time.Time{})
+		}
+		why += "; a person accepted the result, waiving the gate"
+	}
+	if soakEnd := in.Progress[k].FinishedAt.Add(wave.Soak); in.Now.Before(soakEnd) {
+		return Step{
+			Action: None, Wave: k, Phase: PhaseSoaking, WavePhase: WaveSoaking, Reason: ReasonSoaking, RecheckAt: soakEnd,
+			Message: fmt.Sprintf("%s; soaking until %s", why, soakEnd.UTC().Format(time.RFC3339)),
+		}
+	}
+	return in.moveOn(wavePhaseOf(passed), why)
+}
+
+// judge is a finished wave's gate: whether it passed, and if not, the reason; why says it for people.
+func (in Input) judge(k int) (passed bool, reason, why string) {
+	c, wave := in.Progress[k].Counts, in.Waves[k]
+	if in.overBudget(k, true) {
+		return false, ReasonFailureBudgetExceeded, in.budgetMessage(k)
+	}
+	need := Threshold(wave.SuccessThreshold, c.Total())
+	why = fmt.Sprintf("wave %q: %d of %d devices succeeded or were skipped, %d needed (successThreshold %s)",
+		wave.Name, c.Succeeded+c.Skipped, c.Total(), need, wave.SuccessThreshold)
+	if c.Succeeded+c.Skipped < need {
+		return false, ReasonSuccessThresholdNotMet, why
+	}
+	return true, "", why
+}
+
+// overBudget says whether wave k spent its failure budget. A running wave's percentage budget is
+// judged only from MinDevices finished devices on.
+func (in Input) overBudget(k int, finished bool) bool {
+	c, maxFailures := in.Progress[k].Counts, in.Policy.MaxFailures
+	if maxFailures.Percent && !finished && c.Finished() < in.Policy.MinDevices {
+		return false
+	}
+	return c.Failed+c.TimedOut > Budget(maxFailures, in.Plan.Sizes[k])
+}
+
+func (in Input) budgetMessage(k int) string {
+	c := in.Progress[k].Counts
+	return fmt.Sprintf("wave %q: %d devices failed or timed out, more than the %d tolerated (maxFailures %s of %d)",
+		in.Waves[k].Name, c.Failed+c.TimedOut, Budget(in.Policy.MaxFailures, in.Plan.Sizes[k]), in.Policy.MaxFailures, in.Plan.Sizes[k])
+}
+
+// waived says whether a person accepted the current wave's result, which under the Pause policy lets
+// the rollout go on past its failed gate. Only an acceptance of the wave itself counts: an approval
+// of the next wave, often given ahead of time, must never waive the failures of this one.
+func (in Input) waived() bool {
+	return !in.Policy.Abort && in.Accepted[in.Waves[in.Current].Name]
+}
+
+// halt applies the failure policy: Abort stops a running wave and fails the campaign, Pause holds it
+// and says what a person can do.
+func (in Input) halt(wavePhase WavePhase, reason, why string, recheckAt time.Time) Step {
+	k, w := in.Current, in.Progress[in.Current]
+	running := w.Started && !w.Finished
+	if in.Policy.Abort {
+		step := Step{Action: None, Wave: k, Phase: PhaseFailed, WavePhase: WaveFailed, Reason: reason,
+			Message: why + "; failed (failurePolicy Abort)"}
+		if running {
+			step.Action = StopWave
+			step.Message += ", stopping its remote campaigns"
+		}
+		return step
+	}
+	var then string
+	switch {
+	case running && in.waived():
+		then = "devices already updating finish, then the rollout goes on: a person accepted the result"
+	case running:
+		then = "devices already updating finish"
+	default:
+		then = fmt.Sprintf("accept the result of wave %q to go on, retry, or abort", in.Waves[k].Name)
+	}
+	return Step{Action: None, Wave: k, Phase: PhasePaused, WavePhase: wavePhase, Reason: reason, RecheckAt: recheckAt,
+		Message: fmt.Sprintf("%s; paused (failurePolicy Pause): %s", why, then)}
+}
+
+// start starts the current wave, unless spec.paused holds it, where it stays in its resting phase.
+func (in Input) start(resting WavePhase, why string) Step {
+	if in.Paused {
+		return Step{Action: None, Wave: in.Current, Phase: PhasePaused, WavePhase: resting, Reason: ReasonPausedBySpec,
+			Message: fmt.Sprintf("spec.paused holds the rollout; when resumed, %s", why)}
+	}
+	return Step{Action: StartWave, Wave: in.Current, Phase: PhaseProgressing, WavePhase: WaveProgressing, Reason: ReasonWaveInProgress, Message: why}
+}
+
+// moveOn leaves the current wave: Advance, or Complete after the last wave.
+func (in Input) moveOn(left WavePhase, why string) Step {
+	k := in.Current
+	if k == len(in.Waves)-1 {
+		return Step{Action: Complete, Wave: k, Phase: PhaseCompleted, WavePhase: left, Reason: ReasonCompleted,
+			Message: why + "; every wave is done"}
+	}
+	return Step{Action: Advance, Wave: k, Phase: PhaseProgressing, WavePhase: left, Reason: ReasonWaveInProgress,
+		Message: fmt.Sprintf("%s; moving on to wave %q", why, in.Waves[k+1].Name)}
+}
+
+func (in Input) aborted() Step {
+	k := in.Current
+	step := Step{Action: None, Wave: k, Phase: PhaseAborted, WavePhase: WaveAborted, Reason: ReasonAborted,
+		Message: fmt.Sprintf("aborted at wave %q", in.Waves[k].Name)}
+	if w := in.Progress[k]; w.Started && !w.Finished {
+		step.Action = StopWave
+		step.Message += "; stopping its remote campaigns"
+	}
+	return step
+}
+
+// holdIfPaused shows spec.paused on a step that is not already paused, failed or done.
+func (in Input) holdIfPaused(step Step) Step {
+	switch {
+	case !in.Paused:
+	case step.Phase == PhaseProgressing, step.Phase == PhaseSoaking, step.Phase == PhaseWaitingForApproval:
+		step.Phase, step.Reason = PhasePaused, ReasonPausedBySpec
+		step.Message = "spec.paused holds the rollout; " + step.Message
+	}
+	return step
+}
+
+func (in Input) deviceDeadline(w WaveProgress) time.Time {
+	if in.Policy.DeviceTimeout <= 0 {
+		return time.Time{}
+	}
+	return w.StartedAt.Add(in.Policy.DeviceTimeout)
+}
+
+func wavePhaseOf(passed bool) WavePhase {
+	if passed {
+		return WaveSucceeded
+	}
+	return WaveFailed
+}
