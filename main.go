@@ -50,6 +50,8 @@ type options struct {
 	apiKeySecretKey  string
 	serviceQPS       float64
 	serviceBurst     int
+	pollInterval     time.Duration
+	devicesPerRemote int
 	zap              zap.Options
 }
 
@@ -82,6 +84,10 @@ func parseFlags(args []string) options {
 	fs.StringVar(&o.apiKeySecretKey, "api-key-secret-key", "api-key", "Key of the API key in that Secret.")
 	fs.Float64Var(&o.serviceQPS, "update-service-qps", 20, "Requests per second the operator sends the Update Service at most.")
 	fs.IntVar(&o.serviceBurst, "update-service-burst", 40, "Burst of requests allowed above --update-service-qps.")
+	fs.DurationVar(&o.pollInterval, "campaign-poll-interval", 10*time.Second,
+		"How often a running wave's Update Service campaigns are polled for their metrics.")
+	fs.IntVar(&o.devicesPerRemote, "devices-per-remote-campaign", 1000,
+		"Most device ids one Update Service campaign's filter pins; a wave is split into as many campaigns as it needs.")
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(fs)
 	_ = fs.Parse(args) // ExitOnError: Parse exits on a bad flag.
@@ -103,6 +109,9 @@ func (o options) validate() (types.NamespacedName, error) {
 	}
 	if o.serviceQPS <= 0 || o.serviceBurst < 1 {
 		return types.NamespacedName{}, errors.New("--update-service-qps must be positive and --update-service-burst at least 1")
+	}
+	if o.pollInterval < time.Second || o.devicesPerRemote < 1 {
+		return types.NamespacedName{}, errors.New("--campaign-poll-interval must be at least 1s and --devices-per-remote-campaign at least 1")
 	}
 	return types.NamespacedName{Namespace: ns, Name: name}, nil
 }
@@ -198,6 +207,18 @@ func setupControllers(mgr ctrl.Manager, o options, apiKeyRef types.NamespacedNam
 	}
 	if err := manifests.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Manifest controller: %w", err)
+	}
+	campaigns := &controllers.UpdateCampaignReconciler{
+		Client:                   mgr.GetClient(),
+		APIReader:                mgr.GetAPIReader(),
+		Service:                  service,
+		Recorder:                 mgr.GetEventRecorder("fleetwave-updatecampaign"),
+		Clock:                    clock.RealClock{},
+		PollInterval:             o.pollInterval,
+		DevicesPerRemoteCampaign: o.devicesPerRemote,
+	}
+	if err := campaigns.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the UpdateCampaign controller: %w", err)
 	}
 	return nil
 }

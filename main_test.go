@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestOptionsValidate(t *testing.T) {
@@ -20,6 +21,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"secret with empty name", func(o *options) { o.apiKeySecret = "fleetwave-system/" }, "--api-key-secret"},
 		{"secret with extra slash", func(o *options) { o.apiKeySecret = "a/b/c" }, "--api-key-secret"},
 		{"empty secret key", func(o *options) { o.apiKeySecretKey = "" }, "--api-key-secret-key"},
+		{"hot poll loop", func(o *options) { o.pollInterval = 10 * time.Millisecond }, "--campaign-poll-interval"},
+		{"no devices per campaign", func(o *options) { o.devicesPerRemote = 0 }, "--devices-per-remote-campaign"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

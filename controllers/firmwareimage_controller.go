@@ -49,7 +49,7 @@ type FirmwareImageReconciler struct {
 func (r *FirmwareImageReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return lifecycle[*v1.FirmwareImage]{
 		client: r.Client, recorder: r.Recorder, clock: r.Clock, finalizer: firmwareImageFinalizer,
-		apply: r.reconcileUpload, cleanup: r.reconcileDelete,
+		apply: untimed(r.reconcileUpload), cleanup: r.reconcileDelete,
 	}.reconcile(ctx, req, &v1.FirmwareImage{})
 }
 

@@ -17,9 +17,10 @@ import (
 // Field indexes let a watch on a referenced object (a Secret, a ConfigMap, a FirmwareImage) find the
 // objects that reference it without listing everything.
 const (
-	indexManifestImage  = "spec.firmwareImageRef.name"
-	indexManifestSecret = "spec.signingKey.secretRef.name" //nolint:gosec // a field path, not a credential
-	indexImageConfigMap = "spec.source.configMap.name"
+	indexManifestImage    = "spec.firmwareImageRef.name"
+	indexManifestSecret   = "spec.signingKey.secretRef.name" //nolint:gosec // a field path, not a credential
+	indexImageConfigMap   = "spec.source.configMap.name"
+	indexCampaignManifest = "spec.manifestRef.name"
 )
 
 // SetupIndexes registers the field indexes the reconcilers query. Call it once per manager, before
@@ -36,11 +37,16 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 	}); err != nil {
 		return err
 	}
-	return idx.IndexField(ctx, &v1.FirmwareImage{}, indexImageConfigMap, func(o client.Object) []string {
+	if err := idx.IndexField(ctx, &v1.FirmwareImage{}, indexImageConfigMap, func(o client.Object) []string {
 		if ref := o.(*v1.FirmwareImage).Spec.Source.ConfigMap; ref != nil {
 			return []string{ref.Name}
 		}
 		return nil
+	}); err != nil {
+		return err
+	}
+	return idx.IndexField(ctx, &v1.UpdateCampaign{}, indexCampaignManifest, func(o client.Object) []string {
+		return []string{o.(*v1.UpdateCampaign).Spec.ManifestRef.Name}
 	})
 }
 

@@ -61,7 +61,7 @@ type ManifestReconciler struct {
 func (r *ManifestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return lifecycle[*v1.Manifest]{
 		client: r.Client, recorder: r.Recorder, clock: r.Clock, finalizer: manifestFinalizer,
-		apply: r.reconcilePublish, cleanup: r.reconcileDelete,
+		apply: untimed(r.reconcilePublish), cleanup: r.reconcileDelete,
 	}.reconcile(ctx, req, &v1.Manifest{})
 }
 
@@ -80,16 +80,23 @@ func (r *ManifestReconciler) reconcilePublish(ctx context.Context, mf *v1.Manife
 	return r.publish(ctx, mf)
 }
 
-// signOnce signs unless the API server already holds a signature for this image: the cache the
-// reconcile started from may not have seen the status write of the reconcile that signed.
+// signOnce signs unless the API server already holds a signature for this image, and only from an
+// up-to-date object: the cache the reconcile started from may not have seen the status of the
+// reconcile that signed, and signing again would publish a second manifest.
 func (r *ManifestReconciler) signOnce(ctx context.Context, mf *v1.Manifest, img *v1.FirmwareImage) error {
 	live := &v1.Manifest{}
-	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(mf), live); err != nil {
+	err := confirmFresh(ctx, r.APIReader, mf, live)
+	switch {
+	case err == nil || errors.Is(err, errStaleCache):
+		if signedFor(live, img) {
+			mf.Status = *live.Status.DeepCopy()
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	default:
 		return client.IgnoreNotFound(err)
-	}
-	if signedFor(live, img) {
-		mf.Status = *live.Status.DeepCopy()
-		return nil
 	}
 	return r.sign(ctx, mf, img)
 }

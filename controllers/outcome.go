@@ -14,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
@@ -84,9 +85,16 @@ type lifecycle[T object] struct {
 	recorder  events.EventRecorder
 	clock     clock.PassiveClock
 	finalizer string
-	// apply makes the world match a live object; cleanup removes what it created once the object is
-	// being deleted, and removes the finalizer.
-	apply, cleanup func(context.Context, T) error
+	// apply makes the world match a live object, and says when to look again if time alone will
+	// change things; cleanup removes what it created once the object is being deleted, and removes
+	// the finalizer.
+	apply   func(context.Context, T) (ctrl.Result, error)
+	cleanup func(context.Context, T) error
+}
+
+// untimed adapts an apply step that only ever waits for watches or errors.
+func untimed[T object](apply func(context.Context, T) error) func(context.Context, T) (ctrl.Result, error) {
+	return func(ctx context.Context, obj T) (ctrl.Result, error) { return ctrl.Result{}, apply(ctx, obj) }
 }
 
 func (l lifecycle[T]) reconcile(ctx context.Context, req ctrl.Request, obj T) (res ctrl.Result, err error) {
@@ -105,7 +113,7 @@ func (l lifecycle[T]) reconcile(ctx context.Context, req ctrl.Request, obj T) (r
 	if !obj.GetDeletionTimestamp().IsZero() {
 		return ctrl.Result{}, l.cleanup(ctx, obj)
 	}
-	return ctrl.Result{}, l.apply(ctx, obj)
+	return l.apply(ctx, obj)
 }
 
 // finish ends every reconcile the same way, deferred right after the object is read: it records the
@@ -113,7 +121,14 @@ func (l lifecycle[T]) reconcile(ctx context.Context, req ctrl.Request, obj T) (r
 // event if Ready moved.
 func finish(ctx context.Context, c client.Client, rec events.EventRecorder, now time.Time, before, obj object, res ctrl.Result, err error) (ctrl.Result, error) {
 	res, err = recordOutcome(obj, now, res, err)
-	if perr := patchStatus(ctx, c, before, obj); perr != nil {
+	perr := patchStatus(ctx, c, before, obj)
+	if apierrors.IsConflict(perr) {
+		// The object changed since it was read (a person approved, or this reconcile started from a
+		// cache that had not caught up with the last one): look again, from fresh data.
+		log.FromContext(ctx).V(1).Info("Status changed underneath; reconciling again")
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil
+	}
+	if perr != nil {
 		// %v, not %w: a stalled outcome must not make the failed write terminal; retry it.
 		return ctrl.Result{}, fmt.Errorf("writing status (after %v): %w", err, perr) //nolint:errorlint // see above
 	}
@@ -132,6 +147,9 @@ func recordOutcome(obj object, now time.Time, res ctrl.Result, err error) (ctrl.
 	)
 	switch {
 	case err == nil:
+	case errors.Is(err, errStaleCache):
+		// Nothing happened that status must show; look again once the cache has caught up.
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	case errors.As(err, &st):
 		markStalled(obj, now, st.reason, st.message)
 		res, err = ctrl.Result{}, reconcile.TerminalError(err)
@@ -186,19 +204,40 @@ func isStalledFor(obj object, reason string) (*metav1.Condition, bool) {
 	return c, c != nil && c.Status == metav1.ConditionTrue && c.Reason == reason && c.ObservedGeneration == obj.GetGeneration()
 }
 
+// errStaleCache stops a reconcile before a step that must not be repeated (signing, sending a wave
+// its update) when the object it read from the cache is older than the API server's: the reconcile
+// before it may have done that step already, and its status has not reached the cache yet.
+var errStaleCache = errors.New("the cached object is behind the API server")
+
+// confirmFresh returns errStaleCache unless live, read from the API server, is the version obj was
+// read at.
+func confirmFresh(ctx context.Context, reader client.Reader, obj, live client.Object) error {
+	if err := reader.Get(ctx, client.ObjectKeyFromObject(obj), live); err != nil {
+		return err
+	}
+	if live.GetResourceVersion() != obj.GetResourceVersion() {
+		return errStaleCache
+	}
+	return nil
+}
+
+// conflictRetry is how soon a reconcile whose status write met a newer object runs again.
+const conflictRetry = 100 * time.Millisecond
+
 // patchStatus writes the status changes between before and after as one merge patch, and nothing at
 // all when there are none. A merge patch leaves alone the fields it does not mention, so values that
-// people write into status (approvals, abort) are never clobbered. An object already gone (its
-// finalizer just removed) needs no status.
+// people write into status (approvals, abort) are never clobbered; and it carries the resourceVersion
+// it was computed from, so a reconcile that started from stale data cannot overwrite newer status.
+// An object already gone (its finalizer just removed) needs no status.
 func patchStatus(ctx context.Context, c client.Client, before, after object) error {
-	patch := client.MergeFrom(before)
-	data, err := patch.Data(after)
+	data, err := client.MergeFrom(before).Data(after)
 	if err != nil {
 		return err
 	}
 	if string(data) == "{}" {
 		return nil
 	}
+	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
 	if err := c.Status().Patch(ctx, after, patch); err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
@@ -226,7 +265,8 @@ func announceReadyChange(rec events.EventRecorder, before []metav1.Condition, af
 // isFailureReason tells transient failures, which deserve a Warning, from ordinary progress.
 func isFailureReason(reason string) bool {
 	switch reason {
-	case v1.ReasonUpdateServiceUnavailable, v1.ReasonSourceUnavailable, v1.ReasonReconcileFailed:
+	case v1.ReasonUpdateServiceUnavailable, v1.ReasonSourceUnavailable, v1.ReasonReconcileFailed,
+		v1.ReasonFailureBudgetExceeded, v1.ReasonSuccessThresholdNotMet:
 		return true
 	}
 	return false

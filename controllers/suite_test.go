@@ -288,11 +288,14 @@ func startOperator(t *testing.T, ns string, opts operatorOptions) *operator {
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Service: opts.service,
 		Recorder: mgr.GetEventRecorder("fleetwave-manifest"), Clock: clock.RealClock{},
 	}
-	if err := images.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
+	campaigns := &controllers.UpdateCampaignReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Service: opts.service, Recorder: mgr.GetEventRecorder("fleetwave-updatecampaign"),
+		Clock: clock.RealClock{}, PollInterval: 200 * time.Millisecond, DevicesPerRemoteCampaign: 10,
 	}
-	if err := manifests.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
+	for _, r := range []interface{ SetupWithManager(ctrl.Manager) error }{images, manifests, campaigns} {
+		if err := r.SetupWithManager(mgr); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if opts.onStart != nil {
 		opts.onStart(cancel)

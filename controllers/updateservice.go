@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -105,4 +106,10 @@ func RemoteName(obj client.Object, qualifier string) string {
 		prefix = prefix[:max-len(suffix)]
 	}
 	return prefix + suffix
+}
+
+// shortHash is a stable, short fingerprint of s for names and status fields.
+func shortHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:8])
 }

@@ -222,6 +222,14 @@ type CampaignPlan struct {
 	// hash identifies the spec the plan was made from; a different hash means the plan is stale.
 	// +optional
 	Hash string `json:"hash,omitempty"`
+	// bounds are the exclusive upper ends of the waves' ranges of device points (decimal 64-bit
+	// numbers): a device belongs to the wave whose range holds the hash of the campaign and device
+	// ids, so membership is recomputed after any restart without per-device state.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:Pattern=`^[0-9]{1,20}$`
+	Bounds []string `json:"bounds,omitempty"`
 }
 
 // WaveStatus is the progress of one wave.
@@ -234,7 +242,12 @@ type WaveStatus struct {
 	Phase WavePhase `json:"phase,omitempty"`
 	// DeviceCounts of the wave.
 	DeviceCounts `json:",inline"`
-	// remoteCampaigns is how many Update Service campaigns the wave was split into.
+	// alreadyUpdated devices of the wave already ran the target firmware when it started, so no
+	// Update Service campaign was sent to them; they are counted in skipped.
+	// +optional
+	AlreadyUpdated int64 `json:"alreadyUpdated,omitempty"`
+	// remoteCampaigns is how many chunks the wave's devices were split into, one Update Service
+	// campaign each (a chunk whose devices all ran the target firmware already needs none).
 	// +optional
 	RemoteCampaigns int32 `json:"remoteCampaigns,omitempty"`
 	// attempt is the retry attempt the wave last started under.
@@ -298,13 +311,23 @@ type UpdateCampaignStatus struct {
 	// +optional
 	Abort bool `json:"abort,omitempty"`
 
-	// approvedWaves lists the Manual waves a person approved with `kubectl fleetwave approve`.
-	// Written by people, never by the controller.
+	// approvedWaves lists the Manual waves a person approved to start with `kubectl fleetwave
+	// approve`. Written by people, never by the controller.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=20
 	// +kubebuilder:validation:items:MaxLength=63
 	ApprovedWaves []string `json:"approvedWaves,omitempty"`
+
+	// acceptedWaves lists the waves whose failed gate (failure budget spent or success threshold
+	// missed, under the Pause policy) a person accepted with `kubectl fleetwave approve`, letting the
+	// rollout go on. Kept apart from approvedWaves, so approving a Manual wave ahead of time never
+	// waives the failures of the wave before it. Written by people, never by the controller.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:MaxLength=63
+	AcceptedWaves []string `json:"acceptedWaves,omitempty"`
 
 	// attempt is raised by `kubectl fleetwave retry`: the current wave is rolled out again to its
 	// devices that did not succeed. Written by people, never by the controller.

@@ -29,6 +29,7 @@ type UpdateService interface {
 
 	GetCampaign(ctx context.Context, id string) (*Campaign, error)
 	FindCampaignByName(ctx context.Context, name string) (*Campaign, error)
+	ListCampaigns(ctx context.Context, opts ListOptions) (*Page[Campaign], error)
 	CreateCampaign(ctx context.Context, spec CampaignCreate) (*Campaign, error)
 	StartCampaign(ctx context.Context, id string) error
 	StopCampaign(ctx context.Context, id string) error
