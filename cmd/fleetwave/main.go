@@ -21,12 +21,18 @@ func main() {
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
-		Use:           commandName(),
+		Use: "fleetwave",
+		// Cobra takes the first word of Use as the name; the display name keeps "kubectl fleetwave"
+		// whole in help and usage lines.
+		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: commandName()},
 		Short:         "Firmware update campaigns for device fleets, from Kubernetes",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newSimCmd(), newInitCmd(), newManifestCmd())
+	root.AddCommand(
+		newInitCmd(), newManifestCmd(), newSimCmd(),
+		newStatusCmd(), newApproveCmd(), newAbortCmd(), newRetryCmd(), newPauseCmd(), newResumeCmd(),
+	)
 	return root
 }
 

@@ -82,6 +82,17 @@ func Start() (*Env, error) {
 	return &Env{Config: cfg, Client: c, Scheme: scheme, RepoRoot: root, env: env}, nil
 }
 
+// AddUser makes the API server accept one more user, authenticated by a client certificate, and
+// returns it: its Config and KubeConfig reach the API server as that user. The user may do nothing
+// until a test binds a role to it, so tests can show exactly what a role allows.
+func (e *Env) AddUser(name string, groups ...string) (*envtest.AuthenticatedUser, error) {
+	user, err := e.env.AddUser(envtest.User{Name: name, Groups: groups}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("adding user %q: %w", name, err)
+	}
+	return user, nil
+}
+
 // Stop stops the control plane and removes its data.
 func (e *Env) Stop() error {
 	return e.env.Stop()

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/duration"
+
+	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
+)
+
+// renderedConditions are the conditions `status` shows, in the order a person reads them.
+var renderedConditions = []string{v1.ConditionReady, v1.ConditionProgressing, v1.ConditionPaused, v1.ConditionStalled}
+
+// renderCampaign is the human view of `status`: where the campaign is, a row per wave, the totals
+// and the condition messages. Times are shown relative to now, so the same object renders the same
+// way in a test and on a terminal.
+func renderCampaign(uc *v1.UpdateCampaign, now time.Time) string {
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 8, 2, ' ', 0)
+	st := &uc.Status
+
+	field := func(name, value string) { fmt.Fprintf(w, "%s:\t%s\n", name, value) }
+	field("UpdateCampaign", uc.Namespace+"/"+uc.Name)
+	field("Manifest", uc.Spec.ManifestRef.Name)
+	field("Phase", phaseText(uc))
+	field("Wave", waveText(uc))
+	if st.Plan != nil {
+		field("Fleet", fmt.Sprintf("%d devices planned", st.Plan.FleetSize))
+	}
+	if st.StartedAt != nil {
+		field("Started", age(st.StartedAt, now))
+	}
+	if st.CompletedAt != nil {
+		field("Finished", age(st.CompletedAt, now))
+	}
+	if uc.Spec.Paused {
+		field("Paused", "spec.paused is true")
+	}
+	if requests := requestsText(st); requests != "" {
+		field("Requested", requests)
+	}
+	if st.ObservedGeneration < uc.Generation {
+		field("Reconciling", fmt.Sprintf("the controller has not yet seen generation %d (status describes generation %d)",
+			uc.Generation, st.ObservedGeneration))
+	}
+	_ = w.Flush()
+
+	b.WriteString("\n")
+	writeWaveTable(&b, uc, now)
+
+	t := st.Totals
+	fmt.Fprintf(&b, "\nTotals: targeted %d, succeeded %d, failed %d, timed out %d, pending %d, skipped %d\n",
+		t.Targeted, t.Succeeded, t.Failed, t.TimedOut, t.Pending, t.Skipped)
+
+	b.WriteString("\n")
+	writeConditions(&b, st.Conditions)
+	return b.String()
+}
+
+// phaseText is status.phase, or says that the controller has not written one yet.
+func phaseText(uc *v1.UpdateCampaign) string {
+	if uc.Status.Phase == "" {
+		return "- (not reconciled yet)"
+	}
+	return string(uc.Status.Phase)
+}
+
+// waveText is status.progress ("2/4") with the name of the current wave.
+func waveText(uc *v1.UpdateCampaign) string {
+	progress := uc.Status.Progress
+	if progress == "" {
+		progress = "-"
+	}
+	if i := int(uc.Status.CurrentWave); i < len(uc.Spec.Waves) {
+		return fmt.Sprintf("%s (%s)", progress, uc.Spec.Waves[i].Name)
+	}
+	return progress
+}
+
+// requestsText lists what people asked of the campaign through the status subresource.
+func requestsText(st *v1.UpdateCampaignStatus) string {
+	var parts []string
+	if st.Abort {
+		parts = append(parts, "abort")
+	}
+	if st.Attempt > 0 {
+		parts = append(parts, fmt.Sprintf("retry attempt %d", st.Attempt))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// writeWaveTable writes one row per spec wave, joined with its status by name.
+func writeWaveTable(b *strings.Builder, uc *v1.UpdateCampaign, now time.Time) {
+	w := tabwriter.NewWriter(b, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(w, "WAVE\tPHASE\tAPPROVAL\tPLANNED\tTARGETED\tSUCCEEDED\tFAILED\tTIMED OUT\tPENDING\tSTARTED\tFINISHED\tSOAK UNTIL")
+	for i, wave := range uc.Spec.Waves {
+		cells := []string{wave.Name, "Pending", approvalText(uc, wave), plannedSize(uc, i)}
+		if ws := waveStatus(uc, wave.Name); ws != nil {
+			if ws.Phase != "" {
+				cells[1] = string(ws.Phase)
+			}
+			cells = append(cells, count(ws.Targeted), count(ws.Succeeded), count(ws.Failed), count(ws.TimedOut),
+				count(ws.Pending), age(ws.StartedAt, now), age(ws.FinishedAt, now), age(ws.SoakUntil, now))
+		} else {
+			cells = append(cells, "-", "-", "-", "-", "-", "-", "-", "-")
+		}
+		fmt.Fprintln(w, strings.Join(cells, "\t"))
+	}
+	_ = w.Flush()
+}
+
+// approvalText is the wave's approval mode, with what people did about the wave: approved a Manual
+// wave to start (status.approvedWaves), accepted its result (status.acceptedWaves).
+func approvalText(uc *v1.UpdateCampaign, wave v1.Wave) string {
+	mode := v1.ApprovalAuto
+	if wave.Approval == v1.ApprovalManual {
+		mode = v1.ApprovalManual
+	}
+	var done []string
+	if mode == v1.ApprovalManual && slices.Contains(uc.Status.ApprovedWaves, wave.Name) {
+		done = append(done, "approved")
+	}
+	if slices.Contains(uc.Status.AcceptedWaves, wave.Name) {
+		done = append(done, "accepted")
+	}
+	if len(done) == 0 {
+		return string(mode)
+	}
+	return fmt.Sprintf("%s (%s)", mode, strings.Join(done, ", "))
+}
+
+// plannedSize is the wave's device count from status.plan, once the controller has planned.
+func plannedSize(uc *v1.UpdateCampaign, i int) string {
+	if uc.Status.Plan == nil || i >= len(uc.Status.Plan.WaveSizes) {
+		return "-"
+	}
+	return count(uc.Status.Plan.WaveSizes[i])
+}
+
+// waveStatus finds a wave's status by name, or nil before the controller reported on it.
+func waveStatus(uc *v1.UpdateCampaign, name string) *v1.WaveStatus {
+	for i := range uc.Status.Waves {
+		if uc.Status.Waves[i].Name == name {
+			return &uc.Status.Waves[i]
+		}
+	}
+	return nil
+}
+
+func count(n int64) string { return strconv.FormatInt(n, 10) }
+
+// age is a time relative to now, "5m ago" or "in 5m", or "-" when unset.
+func age(t *metav1.Time, now time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	if d := t.Sub(now); d > 0 {
+		return "in " + duration.HumanDuration(d)
+	}
+	return duration.HumanDuration(now.Sub(t.Time)) + " ago"
+}
+
+// writeConditions writes the conditions people act on, with their reasons and messages.
+func writeConditions(b *strings.Builder, conditions []metav1.Condition) {
+	w := tabwriter.NewWriter(b, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(w, "Conditions:")
+	shown := 0
+	for _, name := range renderedConditions {
+		for _, c := range conditions {
+			if c.Type == name {
+				fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", c.Type, c.Status, c.Reason, c.Message)
+				shown++
+			}
+		}
+	}
+	if shown == 0 {
+		fmt.Fprintln(w, "  none yet: the controller has not reported on this campaign")
+	}
+	_ = w.Flush()
+}
