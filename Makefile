@@ -36,8 +36,8 @@ help: ## Show this help.
 ##@ The two commands
 
 .PHONY: demo
-demo: ## Run a local control plane, the simulator and the operator, and roll out the samples.
-	@echo "make demo arrives with the UpdateCampaign controller; see README.md." >&2; exit 1
+demo: build ## Run a local control plane, the simulator and the operator, and roll out the samples.
+	KUBEBUILDER_ASSETS="$$(WITH_KUBECTL=1 hack/setup-envtest.sh)" go run ./hack/demo $(DEMO_FLAGS)
 
 .PHONY: test
 test: manifests generate fmt vet ## Run every test, envtest integration included.
