@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	updatev1alpha1 "github.com/fleetwave/fleetwave/api/v1alpha1"
+	"github.com/fleetwave/fleetwave/internal/repo"
 )
 
 // Env is a running control plane with the fleetwave CRDs installed.
@@ -46,7 +47,7 @@ func Start() (*Env, error) {
 	// worth seeing in test output; the rest is noise.
 	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
 
-	root, err := repoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		return nil, err
 	}
@@ -113,22 +114,4 @@ func assetsDir(root string) (string, error) {
 		return "", fmt.Errorf("building the envtest control plane with hack/setup-envtest.sh: %w", err)
 	}
 	return strings.TrimSpace(string(out)), nil
-}
-
-// repoRoot walks up from the working directory (a package directory under go test) to go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
 }

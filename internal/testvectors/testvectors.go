@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fleetwave/fleetwave/internal/repo"
 )
 
 // EnvVar names the environment variable that points at the vector directory.
@@ -63,7 +65,7 @@ func locate() (string, error) {
 	if dir := os.Getenv(EnvVar); dir != "" {
 		return checkDir(dir)
 	}
-	root, err := repoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		return "", err
 	}
@@ -79,22 +81,4 @@ func checkDir(dir string) (string, error) {
 		return "", errors.New(dir + " is not a directory")
 	}
 	return filepath.Abs(dir)
-}
-
-// repoRoot walks up from the working directory (a package directory under go test) to go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/fleetwave/fleetwave/internal/repo"
 )
 
 // recorder stands in for a test to observe how Dir reacts to missing vectors.
@@ -49,12 +51,12 @@ func TestMissingVectorsFailUnderCIAndSkipOtherwise(t *testing.T) {
 
 func TestDefaultLocationIsBesideTheRepository(t *testing.T) {
 	t.Setenv(EnvVar, "")
-	root, err := repoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("repoRoot %q has no go.mod", root)
+		t.Fatalf("repo.Root %q has no go.mod", root)
 	}
 	want := filepath.Join(root, "..", "shared", "vectors")
 	got, err := locate()
