@@ -50,14 +50,32 @@ func newCampaignRun(r *UpdateCampaignReconciler, uc *v1.UpdateCampaign, mf *v1.M
 	run := &campaignRun{r: r, uc: uc, mf: mf, svc: svc, fleet: fleet, digest: hex.EncodeToString(summary.PayloadDigest),
 		waves: waves, policy: policy}
 	run.planHash = specHash(uc.Spec, mf.Status.ManifestID)
-	// One status entry per wave, in spec order; entries survive as long as the names match.
-	if len(uc.Status.Waves) != len(uc.Spec.Waves) {
-		uc.Status.Waves = make([]v1.WaveStatus, len(uc.Spec.Waves))
-		for i, w := range uc.Spec.Waves {
-			uc.Status.Waves[i] = v1.WaveStatus{Name: w.Name, Phase: v1.WavePending}
-		}
+	if err := run.alignWaveStatus(); err != nil {
+		return nil, err
 	}
 	return run, nil
+}
+
+// alignWaveStatus keeps one status entry per spec wave, in spec order. Before the rollout starts the
+// waves may change freely; once devices are updating, the recorded progress is kept and a spec whose
+// waves no longer match it stops the campaign rather than losing track of what was sent.
+func (run *campaignRun) alignWaveStatus() error {
+	uc := run.uc
+	matches := len(uc.Status.Waves) == len(uc.Spec.Waves)
+	for i := 0; matches && i < len(uc.Spec.Waves); i++ {
+		matches = uc.Status.Waves[i].Name == uc.Spec.Waves[i].Name
+	}
+	switch {
+	case matches:
+		return nil
+	case uc.Status.StartedAt != nil:
+		return stalled(v1.ReasonInvalidSpec, "spec.waves changed after the rollout started; restore them, or abort and create a new UpdateCampaign")
+	}
+	uc.Status.Waves = make([]v1.WaveStatus, len(uc.Spec.Waves))
+	for i, w := range uc.Spec.Waves {
+		uc.Status.Waves[i] = v1.WaveStatus{Name: w.Name, Phase: v1.WavePending}
+	}
+	return nil
 }
 
 // fleetFilter selects the devices a campaign may reach: the manifest's vendor and class (in the

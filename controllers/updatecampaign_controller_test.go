@@ -474,3 +474,25 @@ func TestRestartWhileStartingAWaveCreatesNothingTwice(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+func TestChangingWavesAfterTheRolloutStartedStalls(t *testing.T) {
+	ns := newNamespace(t)
+	f := newFleet(t, ns, devices{count: 6, offline: true})
+	startOperator(t, ns, operatorOptions{})
+	publishedManifest(t, ns, f)
+	uc := campaign(ns, wave("canary", count(2)), wave("rest", percent("100%")))
+	create(t, uc)
+	eventually(t, "the canary starts", func() (bool, string) {
+		_ = env.Client.Get(context.Background(), client.ObjectKeyFromObject(uc), uc)
+		return len(uc.Status.Waves) == 2 && uc.Status.Waves[0].StartedAt != nil, string(uc.Status.Phase)
+	})
+
+	uc.Spec.Waves = []v1.Wave{wave("first", count(3)), wave("then", percent("100%"))}
+	if err := env.Client.Update(context.Background(), uc); err != nil {
+		t.Fatal(err)
+	}
+	waitCondition(t, uc, v1.ConditionStalled, metav1.ConditionTrue, v1.ReasonInvalidSpec)
+	if w := uc.Status.Waves[0]; w.Name != "canary" || w.StartedAt == nil || w.Targeted != 2 {
+		t.Errorf("the recorded progress was lost: %+v", uc.Status.Waves)
+	}
+}

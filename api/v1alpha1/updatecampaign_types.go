@@ -18,7 +18,8 @@ type UpdateCampaignSpec struct {
 	// waves split the fleet into stages rolled out one after another, each gated on the success
 	// of the one before. A device's wave is fixed by a hash of the campaign and device ids, so it
 	// can be recomputed after any restart. The last wave must be "100%": it takes every device
-	// left. Without waves the rollout goes 1%, 10%, 50% and the rest.
+	// left. Without waves the rollout goes 1%, 10%, 50% and the rest. Once the first wave has
+	// started the waves are fixed: changing them stalls the campaign (reason InvalidSpec).
 	// +optional
 	// +listType=map
 	// +listMapKey=name
