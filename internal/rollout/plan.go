@@ -1,9 +1,6 @@
 package rollout
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"math"
 	"sort"
 	"time"
@@ -59,22 +56,6 @@ func (p Plan) WaveOf(point uint64) int {
 		return -1
 	}
 	return k
-}
-
-// Hash is a short stable digest of the plan's sizes and bounds (16 hex digits): plans that put
-// devices in different waves hash differently.
-func (p Plan) Hash() string {
-	h := sha256.New()
-	word := func(v uint64) { h.Write(binary.BigEndian.AppendUint64(nil, v)) }
-	word(uint64(len(p.Sizes)))
-	for _, n := range p.Sizes {
-		word(uint64(n))
-	}
-	word(uint64(len(p.Bounds)))
-	for _, b := range p.Bounds {
-		word(b)
-	}
-	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 // uncappedBound is the last wave's bound when the fleet is not capped: every point is below it.
