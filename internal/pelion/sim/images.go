@@ -253,20 +253,26 @@ func (s *Server) getImage(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request) error {
+	return deleteObject(w, r, &s.mu, s.images, "Firmware image", func(i *image) { i.data.release() })
+}
+
+// deleteObject removes the object a request names and lets release free what it holds, outside the
+// server lock; a missing object is a 404.
+func deleteObject[T any](w http.ResponseWriter, r *http.Request, mu *sync.Mutex, c *collection[T], what string, release func(T)) error {
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	img, ok := s.images.get(id)
+	mu.Lock()
+	v, ok := c.get(id)
 	if ok {
-		s.images.remove(id)
+		c.remove(id)
 	}
-	s.mu.Unlock()
+	mu.Unlock()
 	if !ok {
-		return notFound("Firmware image")
+		return notFound(what)
 	}
-	img.data.release()
+	release(v)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -376,26 +382,13 @@ func (s *Server) updateUploadJob(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteUploadJob(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	job, ok := s.jobs.get(id)
-	if ok {
-		s.jobs.remove(id)
-	}
-	s.mu.Unlock()
-	if !ok {
-		return notFound("Upload job")
-	}
-	job.mu.Lock()
-	if !job.obj.Complete {
-		job.data.release()
-	}
-	job.mu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return deleteObject(w, r, &s.mu, s.jobs, "Upload job", func(job *uploadJob) {
+		job.mu.Lock()
+		defer job.mu.Unlock()
+		if !job.obj.Complete {
+			job.data.release()
+		}
+	})
 }
 
 // uploadChunk appends a chunk to a job; an empty chunk finishes the job and makes its image.

@@ -47,18 +47,7 @@ func (s *Server) getManifest(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteManifest(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.manifests.get(id); !ok {
-		return notFound("Firmware manifest")
-	}
-	s.manifests.remove(id)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return deleteObject(w, r, &s.mu, s.manifests, "Firmware manifest", func(*storedManifest) {})
 }
 
 // createManifest stores an uploaded manifest and fills the object from its contents, as the service
