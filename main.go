@@ -45,6 +45,7 @@ type options struct {
 	enableHTTP2      bool
 	probeAddr        string
 	leaderElect      bool
+	leaderElection   leaderElectionTiming
 	updateServiceURL string
 	apiKeySecret     string
 	apiKeySecretKey  string
@@ -53,6 +54,12 @@ type options struct {
 	pollInterval     time.Duration
 	devicesPerRemote int
 	zap              zap.Options
+}
+
+// leaderElectionTiming is where the leader's Lease lives and how fast a new leader takes over.
+type leaderElectionTiming struct {
+	namespace                                 string
+	leaseDuration, renewDeadline, retryPeriod time.Duration
 }
 
 func main() {
@@ -78,6 +85,14 @@ func parseFlags(args []string) options {
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false,
 		"Elect a leader so only one replica reconciles at a time (on in the deployment, off for local runs).")
+	fs.StringVar(&o.leaderElection.namespace, "leader-election-namespace", "",
+		"Namespace of the leader election Lease; empty means the operator's own (required out of cluster).")
+	fs.DurationVar(&o.leaderElection.leaseDuration, "leader-elect-lease-duration", 15*time.Second,
+		"How long a replica waits for a leader that stopped renewing before it takes over.")
+	fs.DurationVar(&o.leaderElection.renewDeadline, "leader-elect-renew-deadline", 10*time.Second,
+		"How long the leader keeps trying to renew its lease before it steps down.")
+	fs.DurationVar(&o.leaderElection.retryPeriod, "leader-elect-retry-period", 2*time.Second,
+		"How often replicas try to acquire or renew the lease.")
 	fs.StringVar(&o.updateServiceURL, "update-service-url", defaultUpdateServiceURL, "Base URL of the Update Service API.")
 	fs.StringVar(&o.apiKeySecret, "api-key-secret", "fleetwave-system/fleetwave-api-key",
 		"NAMESPACE/NAME of the Secret holding the Update Service API key.")
@@ -110,6 +125,9 @@ func (o options) validate() (types.NamespacedName, error) {
 	if o.serviceQPS <= 0 || o.serviceBurst < 1 {
 		return types.NamespacedName{}, errors.New("--update-service-qps must be positive and --update-service-burst at least 1")
 	}
+	if le := o.leaderElection; le.retryPeriod <= 0 || le.renewDeadline <= le.retryPeriod || le.leaseDuration <= le.renewDeadline {
+		return types.NamespacedName{}, errors.New("leader election wants 0 < --leader-elect-retry-period < --leader-elect-renew-deadline < --leader-elect-lease-duration")
+	}
 	if o.pollInterval < time.Second || o.devicesPerRemote < 1 {
 		return types.NamespacedName{}, errors.New("--campaign-poll-interval must be at least 1s and --devices-per-remote-campaign at least 1")
 	}
@@ -131,11 +149,15 @@ func run(o options) error {
 	}
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                 newScheme(),
-		Metrics:                metricsOptions(o),
-		HealthProbeBindAddress: o.probeAddr,
-		LeaderElection:         o.leaderElect,
-		LeaderElectionID:       "fleetwave.update.fleetwave.io",
+		Scheme:                  newScheme(),
+		Metrics:                 metricsOptions(o),
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        "fleetwave.update.fleetwave.io",
+		LeaderElectionNamespace: o.leaderElection.namespace,
+		LeaseDuration:           &o.leaderElection.leaseDuration,
+		RenewDeadline:           &o.leaderElection.renewDeadline,
+		RetryPeriod:             &o.leaderElection.retryPeriod,
 		// Step down at once on SIGTERM so a new leader takes over without waiting out the lease;
 		// safe because the process exits right after the manager stops.
 		LeaderElectionReleaseOnCancel: true,

@@ -22,6 +22,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"secret with extra slash", func(o *options) { o.apiKeySecret = "a/b/c" }, "--api-key-secret"},
 		{"empty secret key", func(o *options) { o.apiKeySecretKey = "" }, "--api-key-secret-key"},
 		{"hot poll loop", func(o *options) { o.pollInterval = 10 * time.Millisecond }, "--campaign-poll-interval"},
+		{"lease shorter than renewal", func(o *options) { o.leaderElection.leaseDuration = 5 * time.Second }, "--leader-elect-lease-duration"},
 		{"no devices per campaign", func(o *options) { o.devicesPerRemote = 0 }, "--devices-per-remote-campaign"},
 	}
 	for _, tc := range cases {
