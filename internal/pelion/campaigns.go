@@ -17,11 +17,7 @@ func (c *Client) ListCampaigns(ctx context.Context, opts ListOptions) (*Page[Cam
 
 // GetCampaign returns one campaign.
 func (c *Client) GetCampaign(ctx context.Context, id string) (*Campaign, error) {
-	var camp Campaign
-	if err := c.getJSON(ctx, OpGetCampaign, campaignPath(id), &camp); err != nil {
-		return nil, err
-	}
-	return &camp, nil
+	return getObject[Campaign](ctx, c, OpGetCampaign, campaignPath(id))
 }
 
 // FindCampaignByName returns the oldest campaign with this exact name, or an ErrNotFound error.
@@ -44,17 +40,9 @@ func (c *Client) CreateCampaign(ctx context.Context, spec CampaignCreate) (*Camp
 	err = c.do(ctx, &request{
 		op: OpCreateCampaign, method: http.MethodPost, path: campaignsPath,
 		body: body, contentType: "application/json", observeFirst: true, out: &camp,
-		resolve: func(ctx context.Context) (bool, error) {
-			found, err := c.FindCampaignByName(ctx, spec.Name)
-			if IsNotFound(err) {
-				return false, nil
-			}
-			if err != nil || !sameID(found.RootManifestID, spec.RootManifestID) || found.DeviceFilter != spec.DeviceFilter {
-				return false, err
-			}
-			camp = *found
-			return true, nil
-		},
+		resolve: adoptByName(spec.Name, c.FindCampaignByName, func(found *Campaign) bool {
+			return sameID(found.RootManifestID, spec.RootManifestID) && found.DeviceFilter == spec.DeviceFilter
+		}, &camp),
 	})
 	if err != nil {
 		return nil, err
@@ -122,17 +110,13 @@ func (c *Client) campaignAction(ctx context.Context, op, id, action string, reac
 
 // CampaignMetrics returns a campaign's running device totals (404 before it has started).
 func (c *Client) CampaignMetrics(ctx context.Context, id string) (*CampaignMetrics, error) {
-	var m CampaignMetrics
-	if err := c.getJSON(ctx, OpCampaignMetrics, campaignPath(id)+"/metrics", &m); err != nil {
-		return nil, err
-	}
-	return &m, nil
+	return getObject[CampaignMetrics](ctx, c, OpCampaignMetrics, campaignPath(id)+"/metrics")
 }
 
 // CampaignStatistics returns a campaign's event counts by summary status (fail, success, info, skipped).
 func (c *Client) CampaignStatistics(ctx context.Context, id string) ([]EventTypeSummary, error) {
-	var page Page[EventTypeSummary]
-	if err := c.getJSON(ctx, OpCampaignStatistics, campaignPath(id)+"/statistics", &page); err != nil {
+	page, err := getObject[Page[EventTypeSummary]](ctx, c, OpCampaignStatistics, campaignPath(id)+"/statistics")
+	if err != nil {
 		return nil, err
 	}
 	return page.Data, nil
@@ -140,17 +124,13 @@ func (c *Client) CampaignStatistics(ctx context.Context, id string) ([]EventType
 
 // CampaignStatistic returns one summary status's count.
 func (c *Client) CampaignStatistic(ctx context.Context, id, summary string) (*EventTypeSummary, error) {
-	var s EventTypeSummary
-	if err := c.getJSON(ctx, OpCampaignStatistics, campaignPath(id)+"/statistics/"+escapeID(summary), &s); err != nil {
-		return nil, err
-	}
-	return &s, nil
+	return getObject[EventTypeSummary](ctx, c, OpCampaignStatistics, campaignPath(id)+"/statistics/"+escapeID(summary))
 }
 
 // CampaignEventTypes returns the event types counted under one summary status, e.g. UPD4_FAIL_210.
 func (c *Client) CampaignEventTypes(ctx context.Context, id, summary string) ([]EventType, error) {
-	var page Page[EventType]
-	if err := c.getJSON(ctx, OpCampaignEventTypes, campaignPath(id)+"/statistics/"+escapeID(summary)+"/event_types", &page); err != nil {
+	page, err := getObject[Page[EventType]](ctx, c, OpCampaignEventTypes, campaignPath(id)+"/statistics/"+escapeID(summary)+"/event_types")
+	if err != nil {
 		return nil, err
 	}
 	return page.Data, nil
@@ -158,12 +138,8 @@ func (c *Client) CampaignEventTypes(ctx context.Context, id, summary string) ([]
 
 // CampaignEventType returns one event type's count.
 func (c *Client) CampaignEventType(ctx context.Context, id, summary, eventType string) (*EventType, error) {
-	var e EventType
 	path := campaignPath(id) + "/statistics/" + escapeID(summary) + "/event_types/" + escapeID(eventType)
-	if err := c.getJSON(ctx, OpCampaignEventTypes, path, &e); err != nil {
-		return nil, err
-	}
-	return &e, nil
+	return getObject[EventType](ctx, c, OpCampaignEventTypes, path)
 }
 
 // ListCampaignDevices returns one page of a campaign's per-device records.
@@ -173,11 +149,7 @@ func (c *Client) ListCampaignDevices(ctx context.Context, campaignID string, opt
 
 // GetCampaignDevice returns one per-device record of a campaign.
 func (c *Client) GetCampaignDevice(ctx context.Context, campaignID, recordID string) (*CampaignDeviceMetadata, error) {
-	var m CampaignDeviceMetadata
-	if err := c.getJSON(ctx, OpGetCampaignDevice, campaignPath(campaignID)+"/campaign-device-metadata/"+escapeID(recordID), &m); err != nil {
-		return nil, err
-	}
-	return &m, nil
+	return getObject[CampaignDeviceMetadata](ctx, c, OpGetCampaignDevice, campaignPath(campaignID)+"/campaign-device-metadata/"+escapeID(recordID))
 }
 
 // sameID compares service ids, which may be written with or without dashes and in either case.

@@ -30,6 +30,11 @@ const (
 
 	maxResponseBody = 32 << 20
 	maxErrorBody    = 64 << 10
+
+	// uploadAttemptTimeout bounds each attempt that carries image bytes: a multipart create or one
+	// chunk. Ordinary attempts are bounded by WithTimeout instead.
+	uploadAttemptTimeout = 10 * time.Minute
+	userAgent            = "fleetwave"
 )
 
 // RequestObserver is told about every HTTP attempt: its operation (one of the Op* constants), the
@@ -39,38 +44,25 @@ type RequestObserver func(op string, status int, elapsed time.Duration)
 // Client is a typed client for the Update Service REST API (v3) and its device directory. It is safe
 // for concurrent use.
 type Client struct {
-	base          *url.URL
-	apiKey        string
-	http          *http.Client
-	limiter       *rate.Limiter
-	retry         RetryPolicy
-	timeout       time.Duration
-	uploadTimeout time.Duration
-	observe       RequestObserver
-	chunkSize     int
-	chunkedFrom   int64
-	pollInterval  time.Duration
-	userAgent     string
+	base         *url.URL
+	apiKey       string
+	http         *http.Client
+	limiter      *rate.Limiter
+	retry        RetryPolicy
+	timeout      time.Duration
+	observe      RequestObserver
+	chunkSize    int
+	chunkedFrom  int64
+	pollInterval time.Duration
 }
 
 // Option configures a Client.
 type Option func(*Client) error
 
-// WithHTTPClient sets the HTTP client (transport, proxies, TLS). Its own Timeout should be zero: the
-// client applies per-request timeouts itself.
-func WithHTTPClient(h *http.Client) Option {
-	return func(c *Client) error { c.http = h; return nil }
-}
-
-// WithTimeout bounds each ordinary request attempt (default 30s).
+// WithTimeout bounds each ordinary request attempt (default 30s); attempts that carry image bytes
+// have a fixed 10 minutes.
 func WithTimeout(d time.Duration) Option {
 	return func(c *Client) error { c.timeout = d; return nil }
-}
-
-// WithUploadTimeout bounds each attempt that carries image bytes: a multipart create or one chunk
-// (default 10m).
-func WithUploadTimeout(d time.Duration) Option {
-	return func(c *Client) error { c.uploadTimeout = d; return nil }
 }
 
 // WithRateLimit limits the client to qps requests per second with bursts of burst. Every attempt,
@@ -130,11 +122,6 @@ func WithPollInterval(d time.Duration) Option {
 	return func(c *Client) error { c.pollInterval = d; return nil }
 }
 
-// WithUserAgent sets the User-Agent header.
-func WithUserAgent(ua string) Option {
-	return func(c *Client) error { c.userAgent = ua; return nil }
-}
-
 // New returns a client for the service at baseURL (e.g. https://api.us-east-1.mbedcloud.com) that
 // authenticates with apiKey.
 func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
@@ -150,16 +137,14 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	c := &Client{
-		base:          u,
-		apiKey:        strings.TrimSpace(apiKey),
-		http:          &http.Client{},
-		retry:         DefaultRetryPolicy,
-		timeout:       30 * time.Second,
-		uploadTimeout: 10 * time.Minute,
-		chunkSize:     8 << 20,
-		chunkedFrom:   MultipartImageLimit,
-		pollInterval:  time.Second,
-		userAgent:     "fleetwave",
+		base:         u,
+		apiKey:       strings.TrimSpace(apiKey),
+		http:         &http.Client{},
+		retry:        DefaultRetryPolicy,
+		timeout:      30 * time.Second,
+		chunkSize:    8 << 20,
+		chunkedFrom:  MultipartImageLimit,
+		pollInterval: time.Second,
 	}
 	for _, opt := range opts {
 		if err := opt(c); err != nil {
@@ -264,7 +249,7 @@ func (c *Client) attempt(ctx context.Context, r *request) error {
 	}
 	timeout := c.timeout
 	if r.upload {
-		timeout = c.uploadTimeout
+		timeout = uploadAttemptTimeout
 	}
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -320,7 +305,7 @@ func (c *Client) newRequest(ctx context.Context, r *request) (*http.Request, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.apiKey)
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
+	req.Header.Set("User-Agent", userAgent)
 	return req, nil
 }
 
@@ -380,9 +365,30 @@ func jsonBody(v any) (func() (io.ReadCloser, int64, error), error) {
 	}, nil
 }
 
-// getJSON fetches one object.
-func (c *Client) getJSON(ctx context.Context, op, path string, out any) error {
-	return c.do(ctx, &request{op: op, method: http.MethodGet, path: path, out: out})
+// getObject fetches one object.
+func getObject[T any](ctx context.Context, c *Client, op, path string) (*T, error) {
+	var out T
+	if err := c.do(ctx, &request{op: op, method: http.MethodGet, path: path, out: &out}); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// adoptByName settles a create whose earlier attempt may have taken effect: it looks the object up by
+// its name and, when one is found that matches (any does when matches is nil), puts it in *out and
+// reports the create applied. It is a request's resolve.
+func adoptByName[T any](name string, find func(context.Context, string) (*T, error), matches func(*T) bool, out *T) func(context.Context) (bool, error) {
+	return func(ctx context.Context) (bool, error) {
+		found, err := find(ctx, name)
+		if IsNotFound(err) {
+			return false, nil
+		}
+		if err != nil || (matches != nil && !matches(found)) {
+			return false, err
+		}
+		*out = *found
+		return true, nil
+	}
 }
 
 // deleteIdempotent deletes an object; one that is already gone counts as deleted, so a retried or

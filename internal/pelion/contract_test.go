@@ -429,49 +429,8 @@ func TestCampaignLifecycle(t *testing.T) {
 	if done.State != pelion.StateAutoStopped || done.Finished == nil || done.AutostopReason == "" {
 		t.Errorf("finished campaign %+v", done)
 	}
-	metrics, err := e.client.CampaignMetrics(ctx, c.ID)
-	if err != nil || metrics.TotalCount != 20 || metrics.SuccessCount != 20 || metrics.PendingCount != 0 {
-		t.Errorf("metrics %v %+v", err, metrics)
-	}
-	stats, err := e.client.CampaignStatistics(ctx, c.ID)
-	if err != nil || len(stats) != 4 {
-		t.Fatalf("statistics %v %+v", err, stats)
-	}
-	success, err := e.client.CampaignStatistic(ctx, c.ID, pelion.SummarySuccess)
-	if err != nil || success.Count != 20 || success.SummaryStatus != "SUCCESS" {
-		t.Errorf("success summary %v %+v", err, success)
-	}
-	types, err := e.client.CampaignEventTypes(ctx, c.ID, pelion.SummarySuccess)
-	if err != nil || len(types) != 1 || types[0].EventType != sim.EventSucceeded || types[0].Count != 20 {
-		t.Errorf("success event types %v %+v", err, types)
-	}
-	if one, err := e.client.CampaignEventType(ctx, c.ID, pelion.SummarySuccess, strings.ToLower(sim.EventSucceeded)); err != nil || one.Count != 20 {
-		t.Errorf("event type %v %+v", err, one)
-	}
-	var records []pelion.CampaignDeviceMetadata
-	for rec, err := range pelion.All(ctx, pelion.ListOptions{Limit: 7}, func(ctx context.Context, o pelion.ListOptions) (*pelion.Page[pelion.CampaignDeviceMetadata], error) {
-		return e.client.ListCampaignDevices(ctx, c.ID, o)
-	}) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		records = append(records, rec)
-	}
-	if len(records) != 20 {
-		t.Fatalf("%d device records", len(records))
-	}
-	rec, err := e.client.GetCampaignDevice(ctx, c.ID, records[3].ID)
-	if err != nil || rec.DeploymentState != pelion.DeploymentDeployed || rec.DeviceID != records[3].DeviceID {
-		t.Errorf("record %v %+v", err, rec)
-	}
-	dev, err := e.client.GetDevice(ctx, rec.DeviceID)
-	if err != nil || dev.FirmwareChecksum != sha256Hex(payload) {
-		t.Errorf("device after update %v %+v", err, dev)
-	}
-	wantVersion, _ := manifest.EncodeVersion("2.0.0")
-	if st, _ := e.sim.Device(rec.DeviceID); st.InstalledVersion != wantVersion {
-		t.Errorf("device runs %#x, want %#x", st.InstalledVersion, wantVersion)
-	}
+	checkSucceededCampaignReports(t, e, c.ID)
+	checkCampaignDevicesUpdated(t, e, c.ID, payload)
 
 	if err := e.client.ArchiveCampaign(ctx, c.ID); err != nil {
 		t.Fatal(err)
@@ -488,6 +447,61 @@ func TestCampaignLifecycle(t *testing.T) {
 	}
 }
 
+// checkSucceededCampaignReports checks what the service reports of a finished campaign in which all 20
+// devices succeeded: its metrics, its statistics and the events behind its success summary.
+func checkSucceededCampaignReports(t *testing.T, e *env, id string) {
+	t.Helper()
+	metrics, err := e.client.CampaignMetrics(ctx, id)
+	if err != nil || metrics.TotalCount != 20 || metrics.SuccessCount != 20 || metrics.PendingCount != 0 {
+		t.Errorf("metrics %v %+v", err, metrics)
+	}
+	stats, err := e.client.CampaignStatistics(ctx, id)
+	if err != nil || len(stats) != 4 {
+		t.Fatalf("statistics %v %+v", err, stats)
+	}
+	success, err := e.client.CampaignStatistic(ctx, id, pelion.SummarySuccess)
+	if err != nil || success.Count != 20 || success.SummaryStatus != "SUCCESS" {
+		t.Errorf("success summary %v %+v", err, success)
+	}
+	types, err := e.client.CampaignEventTypes(ctx, id, pelion.SummarySuccess)
+	if err != nil || len(types) != 1 || types[0].EventType != sim.EventSucceeded || types[0].Count != 20 {
+		t.Errorf("success event types %v %+v", err, types)
+	}
+	if one, err := e.client.CampaignEventType(ctx, id, pelion.SummarySuccess, strings.ToLower(sim.EventSucceeded)); err != nil || one.Count != 20 {
+		t.Errorf("event type %v %+v", err, one)
+	}
+}
+
+// checkCampaignDevicesUpdated checks the device records of a finished campaign over 20 devices, listed
+// a page of 7 at a time, and that a device they name now runs version 2.0.0 of payload.
+func checkCampaignDevicesUpdated(t *testing.T, e *env, id string, payload []byte) {
+	t.Helper()
+	var records []pelion.CampaignDeviceMetadata
+	for rec, err := range pelion.All(ctx, pelion.ListOptions{Limit: 7}, func(ctx context.Context, o pelion.ListOptions) (*pelion.Page[pelion.CampaignDeviceMetadata], error) {
+		return e.client.ListCampaignDevices(ctx, id, o)
+	}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		records = append(records, rec)
+	}
+	if len(records) != 20 {
+		t.Fatalf("%d device records", len(records))
+	}
+	rec, err := e.client.GetCampaignDevice(ctx, id, records[3].ID)
+	if err != nil || rec.DeploymentState != pelion.DeploymentDeployed || rec.DeviceID != records[3].DeviceID {
+		t.Errorf("record %v %+v", err, rec)
+	}
+	dev, err := e.client.GetDevice(ctx, rec.DeviceID)
+	if err != nil || dev.FirmwareChecksum != sha256Hex(payload) {
+		t.Errorf("device after update %v %+v", err, dev)
+	}
+	wantVersion, _ := manifest.EncodeVersion("2.0.0")
+	if st, _ := e.sim.Device(rec.DeviceID); st.InstalledVersion != wantVersion {
+		t.Errorf("device runs %#x, want %#x", st.InstalledVersion, wantVersion)
+	}
+}
+
 func TestStopCampaignWithOfflineDevices(t *testing.T) {
 	e := newEnv(t, sim.Config{Devices: 5})
 	offline, err := e.sim.AddDevices(sim.DeviceSpec{Count: 3, VendorID: e.vendor, ClassID: e.class, Offline: true})
@@ -495,13 +509,7 @@ func TestStopCampaignWithOfflineDevices(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := e.release("rel", "1.0.0", payloadOf(100, 5))
-	c, err := e.client.CreateCampaign(ctx, pelion.CampaignCreate{Name: "c", DeviceFilter: "state=registered", RootManifestID: m.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.client.StartCampaign(ctx, c.ID); err != nil {
-		t.Fatal(err)
-	}
+	c := e.startCampaign("c", "state=registered", m.ID)
 	e.awaitPhase(c.ID, pelion.PhaseActive)
 	awaitMetrics(t, e, c.ID, func(m *pelion.CampaignMetrics) bool { return m.SuccessCount == 5 })
 	if got, _ := e.client.GetCampaign(ctx, c.ID); got.Phase != pelion.PhaseActive {
@@ -566,13 +574,7 @@ func TestRetriesCreateNothingTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := e.client.CreateCampaign(ctx, pelion.CampaignCreate{Name: "c", DeviceFilter: "state__eq=registered", RootManifestID: m.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.client.StartCampaign(ctx, c.ID); err != nil {
-		t.Fatal(err)
-	}
+	c := e.startCampaign("c", "state__eq=registered", m.ID)
 	if _, err := e.client.ListDevices(ctx, pelion.ListOptions{}); err != nil {
 		t.Errorf("list under two 502s: %v", err)
 	}

@@ -12,9 +12,5 @@ func (c *Client) ListDevices(ctx context.Context, opts ListOptions) (*Page[Devic
 
 // GetDevice returns one device.
 func (c *Client) GetDevice(ctx context.Context, id string) (*Device, error) {
-	var d Device
-	if err := c.getJSON(ctx, OpGetDevice, devicesPath+"/"+escapeID(id)+"/", &d); err != nil {
-		return nil, err
-	}
-	return &d, nil
+	return getObject[Device](ctx, c, OpGetDevice, devicesPath+"/"+escapeID(id)+"/")
 }

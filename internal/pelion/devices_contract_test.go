@@ -24,13 +24,7 @@ func (e *env) runCampaign(name string, data []byte) map[string]string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	c, err := e.client.CreateCampaign(ctx, pelion.CampaignCreate{Name: name, DeviceFilter: "state__eq=registered", RootManifestID: m.ID})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := e.client.StartCampaign(ctx, c.ID); err != nil {
-		e.t.Fatal(err)
-	}
+	c := e.startCampaign(name, "state__eq=registered", m.ID)
 	e.awaitPhase(c.ID, pelion.PhaseStopped)
 	events := map[string]string{}
 	for _, rec := range e.sim.Ledger().Campaigns {
@@ -153,13 +147,7 @@ func TestCampaignOverAThousandDevicesWithFailuresAndOfflineDevices(t *testing.T)
 		t.Fatalf("%d offline devices for a 5%% offline fraction", offline)
 	}
 	m := e.release("rel", "1.0.0", payloadOf(10_000, 6))
-	c, err := e.client.CreateCampaign(ctx, pelion.CampaignCreate{Name: "big", DeviceFilter: "state__eq=registered", RootManifestID: m.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.client.StartCampaign(ctx, c.ID); err != nil {
-		t.Fatal(err)
-	}
+	c := e.startCampaign("big", "state__eq=registered", m.ID)
 	metrics := awaitMetrics(t, e, c.ID, func(m *pelion.CampaignMetrics) bool { return m.PendingCount == offline })
 	if metrics.TotalCount != 1000 || metrics.SuccessCount+metrics.FailedCount+metrics.SkippedCount+metrics.PendingCount != metrics.TotalCount {
 		t.Errorf("metrics do not add up: %+v", metrics)
@@ -172,8 +160,21 @@ func TestCampaignOverAThousandDevicesWithFailuresAndOfflineDevices(t *testing.T)
 		t.Errorf("campaign with offline devices is %s, want active", got.Phase)
 	}
 
+	checkStatisticsAgreeWithMetrics(t, e, c.ID, metrics)
+	checkFailureEventTypes(t, e, c.ID, metrics)
+
+	if err := e.client.StopCampaign(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.awaitPhase(c.ID, pelion.PhaseStopped)
+}
+
+// checkStatisticsAgreeWithMetrics checks that a campaign's success, fail and skipped summaries count
+// what its metrics count.
+func checkStatisticsAgreeWithMetrics(t *testing.T, e *env, id string, metrics *pelion.CampaignMetrics) {
+	t.Helper()
 	stats := map[string]int{}
-	summaries, err := e.client.CampaignStatistics(ctx, c.ID)
+	summaries, err := e.client.CampaignStatistics(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +184,15 @@ func TestCampaignOverAThousandDevicesWithFailuresAndOfflineDevices(t *testing.T)
 	if stats[pelion.SummarySuccess] != metrics.SuccessCount || stats[pelion.SummaryFail] != metrics.FailedCount || stats[pelion.SummarySkipped] != metrics.SkippedCount {
 		t.Errorf("statistics %v disagree with metrics %+v", stats, metrics)
 	}
-	failTypes, err := e.client.CampaignEventTypes(ctx, c.ID, pelion.SummaryFail)
+}
+
+// checkFailureEventTypes checks the event types of a campaign's failures against its metrics and
+// against what the devices reported: each of the profile's three failure modes shows, with the count of
+// devices that reported it, and offline devices report nothing. The campaign must be the simulator's
+// first.
+func checkFailureEventTypes(t *testing.T, e *env, id string, metrics *pelion.CampaignMetrics) {
+	t.Helper()
+	failTypes, err := e.client.CampaignEventTypes(ctx, id, pelion.SummaryFail)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,9 +223,4 @@ func TestCampaignOverAThousandDevicesWithFailuresAndOfflineDevices(t *testing.T)
 	if len(byType) != 3 {
 		t.Errorf("unexpected failure event types %v", byType)
 	}
-
-	if err := e.client.StopCampaign(ctx, c.ID); err != nil {
-		t.Fatal(err)
-	}
-	e.awaitPhase(c.ID, pelion.PhaseStopped)
 }

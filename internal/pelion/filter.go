@@ -47,12 +47,6 @@ func (f Filter) Neq(field, value string) Filter { return f.with(field, OpNeq, va
 // In adds "field is one of values".
 func (f Filter) In(field string, values ...string) Filter { return f.with(field, OpIn, values...) }
 
-// Nin adds "field is none of values".
-func (f Filter) Nin(field string, values ...string) Filter { return f.with(field, OpNin, values...) }
-
-// Lte adds field <= value (dates and numbers).
-func (f Filter) Lte(field, value string) Filter { return f.with(field, OpLte, value) }
-
 // Gte adds field >= value (dates and numbers).
 func (f Filter) Gte(field, value string) Filter { return f.with(field, OpGte, value) }
 

@@ -134,6 +134,19 @@ func (e *env) release(name, version string, payload []byte) *pelion.FirmwareMani
 	return m
 }
 
+// startCampaign creates a campaign of a manifest over the devices filter selects, and starts it.
+func (e *env) startCampaign(name, filter, manifestID string) *pelion.Campaign {
+	e.t.Helper()
+	c, err := e.client.CreateCampaign(context.Background(), pelion.CampaignCreate{Name: name, DeviceFilter: filter, RootManifestID: manifestID})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.client.StartCampaign(context.Background(), c.ID); err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
 // awaitPhase polls a campaign until it reaches phase; the deadline only keeps a broken build from
 // hanging, it asserts nothing about speed.
 func (e *env) awaitPhase(id string, phase pelion.Phase) *pelion.Campaign {

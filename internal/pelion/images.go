@@ -41,11 +41,7 @@ func (c *Client) ListFirmwareImages(ctx context.Context, opts ListOptions) (*Pag
 
 // GetFirmwareImage returns one firmware image.
 func (c *Client) GetFirmwareImage(ctx context.Context, id string) (*FirmwareImage, error) {
-	var img FirmwareImage
-	if err := c.getJSON(ctx, OpGetFirmwareImage, imagesPath+"/"+escapeID(id), &img); err != nil {
-		return nil, err
-	}
-	return &img, nil
+	return getObject[FirmwareImage](ctx, c, OpGetFirmwareImage, imagesPath+"/"+escapeID(id))
 }
 
 // FindFirmwareImageByName returns the oldest image with this exact name, or an ErrNotFound error.
@@ -132,18 +128,14 @@ func (c *Client) createImageMultipart(ctx context.Context, up ImageUpload) (*Fir
 			current = &hashedStream{hasher: sha256.New(), done: make(chan struct{})}
 			return current.multipart(boundary, fields, up.FileName, src, up.Size), frame + up.Size, nil
 		},
-		resolve: func(ctx context.Context) (bool, error) {
-			found, err := c.FindFirmwareImageByName(ctx, up.Name)
-			if IsNotFound(err) {
-				return false, nil
-			}
-			if err != nil || !matchesUpload(found, up) {
-				return false, err
-			}
-			img = *found
-			current = nil
-			return true, nil
-		},
+	}
+	adopt := adoptByName(up.Name, c.FindFirmwareImageByName, func(found *FirmwareImage) bool { return matchesUpload(found, up) }, &img)
+	r.resolve = func(ctx context.Context) (bool, error) {
+		applied, err := adopt(ctx)
+		if applied {
+			current = nil // the image is an earlier attempt's; no digest of this one's bytes describes it
+		}
+		return applied, err
 	}
 	if err := c.do(ctx, r); err != nil {
 		return nil, "", err

@@ -28,11 +28,7 @@ func (c *Client) ListFirmwareManifests(ctx context.Context, opts ListOptions) (*
 
 // GetFirmwareManifest returns one manifest.
 func (c *Client) GetFirmwareManifest(ctx context.Context, id string) (*FirmwareManifest, error) {
-	var m FirmwareManifest
-	if err := c.getJSON(ctx, OpGetManifest, manifestsPath+"/"+escapeID(id), &m); err != nil {
-		return nil, err
-	}
-	return &m, nil
+	return getObject[FirmwareManifest](ctx, c, OpGetManifest, manifestsPath+"/"+escapeID(id))
 }
 
 // FindFirmwareManifestByName returns the oldest manifest with this exact name, or an ErrNotFound error.
@@ -70,17 +66,9 @@ func (c *Client) CreateFirmwareManifest(ctx context.Context, up ManifestUpload) 
 			return io.NopCloser(bytes.NewReader(form.Bytes())), int64(form.Len()), nil
 		},
 		observeFirst: true, out: &m,
-		resolve: func(ctx context.Context) (bool, error) {
-			found, err := c.FindFirmwareManifestByName(ctx, up.Name)
-			if IsNotFound(err) {
-				return false, nil
-			}
-			if err != nil || found.DatafileSize != int64(len(up.Data)) {
-				return false, err
-			}
-			m = *found
-			return true, nil
-		},
+		resolve: adoptByName(up.Name, c.FindFirmwareManifestByName, func(found *FirmwareManifest) bool {
+			return found.DatafileSize == int64(len(up.Data))
+		}, &m),
 	})
 	if err != nil {
 		return nil, err

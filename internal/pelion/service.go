@@ -2,12 +2,14 @@ package pelion
 
 import "context"
 
-// UpdateService is what the fleetwave controllers need from the Update Service, shaped for observe-then-
-// act reconciling:
+// UpdateService is the part of the Update Service the fleetwave controllers use, shaped for observe-
+// then-act reconciling. It holds only what they call (or, for the campaign controller, are about to);
+// *Client has more (campaign updates and statistics, upload jobs, devices by id) for the CLI
+// and tests. Its contract:
 //
 //   - Get* and Find*ByName observe and never change anything; a missing object is an error for which
 //     IsNotFound is true, so an object created before a crash is found again by its deterministic name
-//     and adopted rather than duplicated.
+//     and adopted rather than duplicated. List* return one page; All walks them.
 //   - Create* are safe to repeat after an unknown outcome: the implementation settles it by looking the
 //     name up, never by posting blindly again. A create that meets an existing name without having
 //     caused it returns an error for which IsConflict is true.

@@ -29,11 +29,7 @@ func (c *Client) ListUploadJobs(ctx context.Context, opts ListOptions) (*Page[Up
 
 // GetUploadJob returns one upload job.
 func (c *Client) GetUploadJob(ctx context.Context, id string) (*UploadJob, error) {
-	var job UploadJob
-	if err := c.getJSON(ctx, OpGetUploadJob, uploadJobsPath+"/"+escapeID(id), &job); err != nil {
-		return nil, err
-	}
-	return &job, nil
+	return getObject[UploadJob](ctx, c, OpGetUploadJob, uploadJobsPath+"/"+escapeID(id))
 }
 
 // FindUploadJobByName returns the oldest upload job with this exact name, or an ErrNotFound error.
@@ -49,16 +45,6 @@ func (c *Client) DeleteUploadJob(ctx context.Context, id string) error {
 // ListUploadChunks returns one page of the chunks an upload job has received.
 func (c *Client) ListUploadChunks(ctx context.Context, jobID string, opts ListOptions) (*Page[UploadChunk], error) {
 	return listPage[UploadChunk](ctx, c, OpListUploadChunks, uploadJobsPath+"/"+escapeID(jobID)+"/chunks", opts)
-}
-
-// GetUploadChunk returns one chunk's metadata.
-func (c *Client) GetUploadChunk(ctx context.Context, jobID string, chunk int) (*UploadChunk, error) {
-	var info UploadChunk
-	path := fmt.Sprintf("%s/%s/chunks/%d", uploadJobsPath, escapeID(jobID), chunk)
-	if err := c.getJSON(ctx, OpGetUploadChunk, path, &info); err != nil {
-		return nil, err
-	}
-	return &info, nil
 }
 
 // createUploadJob creates a job named name. A job of that name left by an interrupted earlier upload
@@ -82,17 +68,7 @@ func (c *Client) createUploadJob(ctx context.Context, name, description string) 
 	err = c.do(ctx, &request{
 		op: OpCreateUploadJob, method: http.MethodPost, path: uploadJobsPath,
 		body: body, contentType: "application/json", observeFirst: true, out: &job,
-		resolve: func(ctx context.Context) (bool, error) {
-			found, err := c.FindUploadJobByName(ctx, name)
-			if IsNotFound(err) {
-				return false, nil
-			}
-			if err != nil {
-				return false, err
-			}
-			job = *found
-			return true, nil
-		},
+		resolve: adoptByName(name, c.FindUploadJobByName, nil, &job),
 	})
 	if err != nil {
 		return nil, err
