@@ -18,6 +18,9 @@ import (
 //	DELETE /admin/faults                  remove them all
 //	GET    /admin/ledger[?targets=false]  the Ledger
 //	POST   /admin/devices                 add devices (JSON AdminDevices), answers their ids
+//	DELETE /admin/devices/{id}            deregister a device (RemoveDevices): 204, 404 when unknown
+//	PATCH  /admin/devices/{id}            merge custom attributes (JSON AdminAttributes; "" removes a
+//	                                      key), answers the device as GET /v3/devices/{id} does
 //	POST   /admin/campaigns/{id}/approve  approve a campaign that requires approval
 func (s *Server) adminRoutes() http.Handler {
 	mux := http.NewServeMux()
@@ -60,6 +63,8 @@ func (s *Server) adminRoutes() http.Handler {
 		return nil
 	}))
 	mux.Handle("POST /admin/devices", serve(s.adminAddDevices))
+	mux.Handle("DELETE /admin/devices/{id}", serve(s.adminRemoveDevice))
+	mux.Handle("PATCH /admin/devices/{id}", serve(s.adminPatchDevice))
 	mux.Handle("POST /admin/campaigns/{id}/approve", serve(func(w http.ResponseWriter, r *http.Request) error {
 		if err := s.Approve(r.PathValue("id")); err != nil {
 			if pelion.IsNotFound(err) {
@@ -113,6 +118,51 @@ func (s *Server) adminAddDevices(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusCreated, ids)
 	return nil
+}
+
+func (s *Server) adminRemoveDevice(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.RemoveDevices(id); err != nil {
+		return adminDeviceError(err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// AdminAttributes is the body of PATCH /admin/devices/{id}: attributes to set, "" to remove one.
+type AdminAttributes struct {
+	Attributes map[string]string `json:"attributes"`
+}
+
+func (s *Server) adminPatchDevice(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var req AdminAttributes
+	if err := decodeJSON(w, r, &req); err != nil {
+		return err
+	}
+	if req.Attributes == nil {
+		return fieldError("attributes", "required")
+	}
+	d, err := s.setDeviceAttributes(id, req.Attributes)
+	if err != nil {
+		return adminDeviceError(err)
+	}
+	writeJSON(w, http.StatusOK, d.view())
+	return nil
+}
+
+// adminDeviceError answers an unknown device with a 404; other errors are already API errors.
+func adminDeviceError(err error) error {
+	if pelion.IsNotFound(err) {
+		return notFound("Device")
+	}
+	return err
 }
 
 // loopbackOnly refuses requests that do not come from the loopback interface.

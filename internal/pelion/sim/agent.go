@@ -29,6 +29,10 @@ const (
 	// event-code table lists the SYS_* skipped codes without descriptions; this one is the simulator's
 	// choice.
 	EventAlreadyInstalled = "SYS_117"
+	// EventDeregistered marks a pending device that left the device directory while the campaign ran;
+	// it counts as skipped. SYS_118 is another of the table's undescribed skipped codes; the choice is
+	// the simulator's.
+	EventDeregistered = "SYS_118"
 )
 
 // eventDescriptions are the statistics' descriptions of the events above.
@@ -37,6 +41,7 @@ var eventDescriptions = map[string]string{
 	EventConnectFailed: "Fetcher connection failure", EventDownloadTimeout: "Fetcher network timeout",
 	EventInvalidURI: "Invalid resource URI", EventIntegrity: "Payload integrity check failed",
 	EventWriteFailed: "Writing the new image failed", EventAlreadyInstalled: "Device already at the desired state",
+	EventDeregistered: "Device deregistered before it reported",
 }
 
 // outcome is what one device reports for one campaign.
@@ -47,6 +52,20 @@ type outcome struct {
 }
 
 func failed(event string) outcome { return outcome{event: event, summary: pelion.SummaryFail} }
+
+// deregisteredOutcome is what the service records for a pending device that was deregistered.
+var deregisteredOutcome = outcome{event: EventDeregistered, summary: pelion.SummarySkipped}
+
+// deploymentState is the state a report leaves the device's campaign record in.
+func (o outcome) deploymentState() string {
+	switch {
+	case o.event == EventDeregistered:
+		return pelion.DeploymentDeregistered
+	case o.summary == pelion.SummaryFail:
+		return pelion.DeploymentFailedConnectorChannelUpdate
+	}
+	return pelion.DeploymentDeployed
+}
 
 // deviceRun is one device's work for one campaign, decided when the campaign reaches it.
 type deviceRun struct {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/http"
 	"sort"
 	"strconv"
@@ -48,16 +49,17 @@ type deviceGroup struct {
 // device is one simulated device.
 type device struct {
 	id      string
-	index   int
+	index   int // unique for the server's life, even after removals: seeds the device's draws
 	group   *deviceGroup
-	attrs   map[string]string // shared with the group's other devices; read-only
 	offline bool
 	created time.Time
+	removed bool // deregistered by RemoveDevices; guarded by Server.mu
 
-	mu      sync.Mutex // guards the installed firmware
+	mu      sync.Mutex        // guards the fields below
+	attrs   map[string]string // never modified: a change replaces the map (it may be shared with the group)
 	version uint64
 	digest  [32]byte
-	updated time.Time
+	updated time.Time // the last change: firmware installed or attributes set
 }
 
 func (d *device) firmware() (uint64, [32]byte, time.Time) {
@@ -74,24 +76,52 @@ func (d *device) install(sum *manifest.Summary, now time.Time) {
 	copy(d.digest[:], sum.PayloadDigest)
 }
 
+// attributes returns the device's custom attributes; the map must not be modified.
+func (d *device) attributes() map[string]string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.attrs
+}
+
+// setAttributes merges attrs into the device's custom attributes (an empty value removes the key) and
+// returns them as they are after the change.
+func (d *device) setAttributes(attrs map[string]string, now time.Time) map[string]string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	merged := make(map[string]string, len(d.attrs)+len(attrs))
+	maps.Copy(merged, d.attrs)
+	for k, v := range attrs {
+		if v == "" {
+			delete(merged, k)
+		} else {
+			merged[k] = v
+		}
+	}
+	d.attrs, d.updated = merged, now
+	return merged
+}
+
 // view renders the device as the directory's DeviceData.
 func (d *device) view() pelion.Device {
-	_, digest, updated := d.firmware()
+	d.mu.Lock()
+	digest, updated, attrs := d.digest, d.updated, d.attrs
+	d.mu.Unlock()
 	return pelion.Device{
 		ID: d.id, Name: d.id, EndpointName: "sim-" + strconv.Itoa(d.index),
 		State: pelion.DeviceRegistered, LifecycleStatus: "enabled",
 		VendorID: hex.EncodeToString(d.group.vendor[:]), DeviceClass: hex.EncodeToString(d.group.class[:]),
 		FirmwareChecksum: hex.EncodeToString(digest[:]), Mechanism: "connector",
-		CustomAttributes: d.attrs, CreatedAt: d.created, UpdatedAt: updated,
+		CustomAttributes: attrs, CreatedAt: d.created, UpdatedAt: updated,
 		ETag: updated.UTC().Format(time.RFC3339Nano), Object: pelion.ObjectDevice,
 	}
 }
 
 // fleet is the device directory.
 type fleet struct {
-	mu      sync.RWMutex // guards the slices; devices are never removed
-	devices []*device    // in id order
+	mu      sync.RWMutex // guards the fields below
+	devices []*device    // in id order; replaced, never modified in place, when devices are removed
 	byID    map[string]*device
+	added   int // devices ever added: the next device index
 }
 
 func newFleet() *fleet { return &fleet{byID: map[string]*device{}} }
@@ -110,6 +140,15 @@ func (f *fleet) snapshot() []*device {
 	return f.devices[:len(f.devices):len(f.devices)]
 }
 
+// reserve returns the first of n new device indexes.
+func (f *fleet) reserve(n int) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	base := f.added
+	f.added += n
+	return base
+}
+
 func (f *fleet) add(devs []*device) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -117,6 +156,21 @@ func (f *fleet) add(devs []*device) {
 		f.devices = append(f.devices, d)
 		f.byID[d.id] = d
 	}
+}
+
+// remove takes devices out of the directory. Snapshots already handed out keep them.
+func (f *fleet) remove(gone map[*device]bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	kept := make([]*device, 0, len(f.devices))
+	for _, d := range f.devices {
+		if gone[d] {
+			delete(f.byID, d.id)
+		} else {
+			kept = append(kept, d)
+		}
+	}
+	f.devices = kept
 }
 
 // factoryDigest is the firmware a device ships with.
@@ -177,7 +231,7 @@ var deviceSchema = func() schema[*device] {
 			"created_at":        deviceTime(func(d *device) time.Time { return d.created }),
 			"updated_at":        deviceTime(func(d *device) time.Time { _, _, t := d.firmware(); return t }),
 		},
-		custom: func(d *device, key string) string { return d.attrs[key] },
+		custom: func(d *device, key string) string { return d.attributes()[key] },
 	}
 	for _, name := range strings.Fields("account_id ca_id deployed_state deployment description device_key endpoint_type host_gateway manifest mechanism_url net_id serial_number auto_update operator_suspended system_suspended device_execution_mode last_operator_suspended_category last_system_suspended_category") {
 		s.fields[name] = textField(func(*device) string { return "" })
@@ -189,11 +243,7 @@ var deviceSchema = func() schema[*device] {
 }()
 
 func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) error {
-	p, filter, err := listQuery(r.URL.Query())
-	if err != nil {
-		return err
-	}
-	match, err := deviceSchema.compile(filter)
+	p, filter, match, err := listRequest(r, deviceSchema)
 	if err != nil {
 		return err
 	}
@@ -241,7 +291,7 @@ func (s *Server) AddDevices(spec DeviceSpec) ([]string, error) {
 	s.mu.Lock()
 	devs := make([]*device, spec.Count)
 	ids := make([]string, spec.Count)
-	base := len(s.fleet.snapshot())
+	base := s.fleet.reserve(spec.Count)
 	for i := range devs {
 		id, _ := s.ids.id()
 		index := base + i

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/fleetwave/fleetwave/internal/pelion"
 )
@@ -175,6 +176,9 @@ func listResponse[T any](data []T, hasMore bool, total int, p pageParams) pelion
 	}
 	return page
 }
+
+// etag is an object's entity version: its last change time, as the service's examples show.
+func etag(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // pathID reads an id path value in either the dashed or the undashed form.
 func pathID(r *http.Request, name string) (string, error) {

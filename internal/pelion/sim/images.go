@@ -71,6 +71,27 @@ func checkName(name string) error {
 	return nil
 }
 
+func checkDescription(description string) error {
+	if len(description) > maxDescriptionLen {
+		return fieldError("description", "longer than %d characters", maxDescriptionLen)
+	}
+	return nil
+}
+
+// checkUniqueName validates a name for self and refuses it (409) when another object of c has it; kind
+// names the objects in the message ("an upload job"). Callers hold the lock that guards c.
+func checkUniqueName[T comparable](c *collection[T], self T, name string, nameOf func(T) string, kind string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	for _, other := range c.items {
+		if other != self && nameOf(other) == name {
+			return &apiError{status: http.StatusConflict, typ: pelion.ErrTypeDuplicate, message: "Conflict, " + kind + " with the same name already exists."}
+		}
+	}
+	return nil
+}
+
 // storeImage registers bytes as a new image. Callers hold s.mu.
 func (s *Server) storeImage(r *http.Request, name, description string, data *blob) (*image, error) {
 	sum, err := data.sha256Hex()
@@ -94,54 +115,38 @@ func (s *Server) createImage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var name, description string
+	var form uploadForm
 	var data *blob
 	defer func() {
 		if data != nil {
 			data.release()
 		}
 	}()
-	for {
-		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			break
+	err = form.read(mr, func(part *multipart.Part) (err error) {
+		if part.FormName() != "datafile" {
+			_, err = formValue(part)
+			return err
 		}
-		if err != nil {
-			return multipartError(err)
+		if len(part.FileName()) > maxImageFileNameLen {
+			return fieldError("datafile", "file name longer than %d characters", maxImageFileNameLen)
 		}
-		switch part.FormName() {
-		case "name":
-			if name, err = formValue(part); err != nil {
-				return err
-			}
-		case "description":
-			if description, err = formValue(part); err != nil {
-				return err
-			}
-		case "datafile":
-			if len(part.FileName()) > maxImageFileNameLen {
-				return fieldError("datafile", "file name longer than %d characters", maxImageFileNameLen)
-			}
-			if data, err = s.receiveImage(part); err != nil {
-				return err
-			}
-		default:
-			if _, err := formValue(part); err != nil {
-				return err
-			}
-		}
+		data, err = s.receiveImage(part)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if data == nil {
 		return fieldError("datafile", "required")
 	}
-	if err := checkName(name); err != nil {
+	if err := checkName(form.name); err != nil {
 		return err
 	}
-	if len(description) > maxDescriptionLen {
-		return fieldError("description", "longer than %d characters", maxDescriptionLen)
+	if err := checkDescription(form.description); err != nil {
+		return err
 	}
 	s.mu.Lock()
-	img, err := s.storeImage(r, name, description, data)
+	img, err := s.storeImage(r, form.name, form.description, data)
 	s.mu.Unlock()
 	if err != nil {
 		return err
@@ -192,6 +197,37 @@ func multipartError(err error) error {
 	}
 }
 
+// uploadForm holds the text fields every upload form carries.
+type uploadForm struct {
+	name, description string
+	haveName          bool // a name part was sent, even an empty one
+}
+
+// read reads a multipart form: the name and description parts into f, every other part through other.
+func (f *uploadForm) read(mr *multipart.Reader, other func(*multipart.Part) error) error {
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return multipartError(err)
+		}
+		switch part.FormName() {
+		case "name":
+			f.haveName = true
+			f.name, err = formValue(part)
+		case "description":
+			f.description, err = formValue(part)
+		default:
+			err = other(part)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
 func formValue(part *multipart.Part) (string, error) {
 	data, err := io.ReadAll(io.LimitReader(part, maxFormFieldLen+1))
 	if err != nil {
@@ -203,91 +239,25 @@ func formValue(part *multipart.Part) (string, error) {
 	return string(data), nil
 }
 
+func imageView(i *image) pelion.FirmwareImage { return i.obj }
+
 func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {
-	return listObjects(w, r, &s.mu, s.images, imageSchema, func(i *image) pelion.FirmwareImage { return i.obj })
-}
-
-// listObjects serves a list endpoint over a collection guarded by mu.
-func listObjects[T any, V any](w http.ResponseWriter, r *http.Request, mu *sync.Mutex, c *collection[T], sch schema[T], view func(T) V) error {
-	p, filter, err := listQuery(r.URL.Query())
-	if err != nil {
-		return err
-	}
-	match, err := sch.compile(filter)
-	if err != nil {
-		return err
-	}
-	mu.Lock()
-	page, hasMore, total := c.page(p, match)
-	views := make([]V, len(page))
-	for i, v := range page {
-		views[i] = view(v)
-	}
-	mu.Unlock()
-	writeJSON(w, http.StatusOK, listResponse(views, hasMore, total, p))
-	return nil
-}
-
-// getObject serves one object of a collection guarded by mu.
-func getObject[T any, V any](w http.ResponseWriter, r *http.Request, mu *sync.Mutex, c *collection[T], what string, view func(T) V) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	mu.Lock()
-	v, ok := c.get(id)
-	var out V
-	if ok {
-		out = view(v)
-	}
-	mu.Unlock()
-	if !ok {
-		return notFound(what)
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return listObjects(w, r, &s.mu, s.images, imageSchema, imageView)
 }
 
 func (s *Server) getImage(w http.ResponseWriter, r *http.Request) error {
-	return getObject(w, r, &s.mu, s.images, "Firmware image", func(i *image) pelion.FirmwareImage { return i.obj })
+	return getObject(w, r, &s.mu, s.images, "Firmware image", imageView)
 }
 
 func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request) error {
-	return deleteObject(w, r, &s.mu, s.images, "Firmware image", func(i *image) { i.data.release() })
-}
-
-// deleteObject removes the object a request names and lets release free what it holds, outside the
-// server lock; a missing object is a 404.
-func deleteObject[T any](w http.ResponseWriter, r *http.Request, mu *sync.Mutex, c *collection[T], what string, release func(T)) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	mu.Lock()
-	v, ok := c.get(id)
-	if ok {
-		c.remove(id)
-	}
-	mu.Unlock()
-	if !ok {
-		return notFound(what)
-	}
-	release(v)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return deleteObject(w, r, &s.mu, s.images, "Firmware image", nil, func(i *image) { i.data.release() })
 }
 
 // serveDatafile serves an image's bytes, as the service's storage does for devices (no API key).
 func (s *Server) serveDatafile(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	img, err := lookupObject(r, &s.mu, s.images, "Datafile")
 	if err != nil {
 		return err
-	}
-	s.mu.Lock()
-	img, ok := s.images.get(id)
-	s.mu.Unlock()
-	if !ok {
-		return notFound("Datafile")
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	http.ServeContent(w, r, "", img.obj.CreatedAt, io.NewSectionReader(img.data, 0, img.obj.DatafileSize))
@@ -295,6 +265,8 @@ func (s *Server) serveDatafile(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) jobView(j *uploadJob) pelion.UploadJob { return j.obj }
+
+func jobName(j *uploadJob) string { return j.obj.Name }
 
 func (s *Server) listUploadJobs(w http.ResponseWriter, r *http.Request) error {
 	return listObjects(w, r, &s.mu, s.jobs, uploadJobSchema, s.jobView)
@@ -338,19 +310,14 @@ func (s *Server) createUploadJob(w http.ResponseWriter, r *http.Request) error {
 // applyJobFields validates and applies name and description; job names are unique. Callers hold s.mu.
 func (s *Server) applyJobFields(job *uploadJob, req *uploadJobRequest) error {
 	if req.Name != nil {
-		if err := checkName(*req.Name); err != nil {
+		if err := checkUniqueName(s.jobs, job, *req.Name, jobName, "an upload job"); err != nil {
 			return err
-		}
-		for _, other := range s.jobs.items {
-			if other != job && other.obj.Name == *req.Name {
-				return &apiError{status: http.StatusConflict, typ: pelion.ErrTypeDuplicate, message: "Conflict, an upload job with the same name already exists."}
-			}
 		}
 		job.obj.Name = *req.Name
 	}
 	if req.Description != nil {
-		if len(*req.Description) > maxDescriptionLen {
-			return fieldError("description", "longer than %d characters", maxDescriptionLen)
+		if err := checkDescription(*req.Description); err != nil {
+			return err
 		}
 		job.obj.Description = *req.Description
 	}
@@ -366,23 +333,19 @@ func (s *Server) updateUploadJob(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	job, ok := s.jobs.get(id)
-	if !ok {
-		return notFound("Upload job")
-	}
-	if err := s.applyJobFields(job, &req); err != nil {
-		return err
-	}
-	now := s.now()
-	job.obj.UpdatedAt, job.obj.ETag = now, etag(now)
-	writeJSON(w, http.StatusOK, job.obj)
-	return nil
+	return withObjectID(&s.mu, s.jobs, id, "Upload job", func(_ string, job *uploadJob) error {
+		if err := s.applyJobFields(job, &req); err != nil {
+			return err
+		}
+		now := s.now()
+		job.obj.UpdatedAt, job.obj.ETag = now, etag(now)
+		writeJSON(w, http.StatusOK, job.obj)
+		return nil
+	})
 }
 
 func (s *Server) deleteUploadJob(w http.ResponseWriter, r *http.Request) error {
-	return deleteObject(w, r, &s.mu, s.jobs, "Upload job", func(job *uploadJob) {
+	return deleteObject(w, r, &s.mu, s.jobs, "Upload job", nil, func(job *uploadJob) {
 		job.mu.Lock()
 		defer job.mu.Unlock()
 		if !job.obj.Complete {
@@ -393,15 +356,9 @@ func (s *Server) deleteUploadJob(w http.ResponseWriter, r *http.Request) error {
 
 // uploadChunk appends a chunk to a job; an empty chunk finishes the job and makes its image.
 func (s *Server) uploadChunk(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	job, err := s.lookupJob(r)
 	if err != nil {
 		return err
-	}
-	s.mu.Lock()
-	job, ok := s.jobs.get(id)
-	s.mu.Unlock()
-	if !ok {
-		return notFound("Upload job")
 	}
 	wantMD5, err := contentMD5(r.Header.Get("Content-Md5"))
 	if err != nil {
@@ -509,11 +466,7 @@ func (s *Server) listUploadChunks(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	p, filter, err := listQuery(r.URL.Query())
-	if err != nil {
-		return err
-	}
-	match, err := chunkSchema.compile(filter)
+	p, _, match, err := listRequest(r, chunkSchema)
 	if err != nil {
 		return err
 	}
@@ -550,15 +503,5 @@ func (s *Server) getUploadChunk(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) lookupJob(r *http.Request) (*uploadJob, error) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	job, ok := s.jobs.get(id)
-	if !ok {
-		return nil, notFound("Upload job")
-	}
-	return job, nil
+	return lookupObject(r, &s.mu, s.jobs, "Upload job")
 }

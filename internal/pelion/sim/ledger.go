@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"maps"
 	"time"
 
 	"github.com/fleetwave/fleetwave/internal/pelion"
@@ -14,12 +15,15 @@ const (
 	kindCampaign  = "update-campaign"
 )
 
-// Ledger is the simulator's record of everything it was asked to create and every device a campaign
-// reached, kept even after deletion, so tests can check invariants such as "no object created twice"
-// and "no device in two running campaigns".
+// Ledger is the simulator's record of everything it was asked to create, every device a campaign
+// reached, and the fleet's churn, kept even after deletion, so tests can check invariants such as "no
+// object created twice", "no device in two running campaigns" or "a device that never reported had
+// left the fleet". Every list is in the order things happened.
 type Ledger struct {
-	Creates   []CreateRecord   `json:"creates"`
-	Campaigns []CampaignRecord `json:"campaigns"`
+	Creates          []CreateRecord   `json:"creates"`
+	Campaigns        []CampaignRecord `json:"campaigns"`
+	Removed          []DeviceChange   `json:"removed"`           // devices deregistered
+	AttributeChanges []DeviceChange   `json:"attribute_changes"` // custom attributes set, as they are after
 }
 
 // CreateRecord is one successful create.
@@ -53,9 +57,11 @@ type TargetRecord struct {
 
 // ledger accumulates the records; it is guarded by Server.mu.
 type ledger struct {
-	creates   []CreateRecord
-	campaigns []*ledgerCampaign
-	byID      map[string]*ledgerCampaign
+	creates          []CreateRecord
+	campaigns        []*ledgerCampaign
+	byID             map[string]*ledgerCampaign
+	removals         []DeviceChange
+	attributeChanges []DeviceChange
 }
 
 type ledgerCampaign struct {
@@ -88,8 +94,29 @@ func (l *ledger) deleted(id string, at time.Time) {
 	}
 }
 
+func (l *ledger) removed(deviceID string, at time.Time) {
+	l.removals = append(l.removals, DeviceChange{DeviceID: deviceID, At: at})
+}
+
+// attributesChanged records a device's attributes after a change; the ledger keeps its own copy.
+func (l *ledger) attributesChanged(deviceID string, after map[string]string, at time.Time) {
+	l.attributeChanges = append(l.attributeChanges, DeviceChange{DeviceID: deviceID, At: at, Attributes: maps.Clone(after)})
+}
+
+// copyChanges copies device changes, attributes included, so callers cannot alter the ledger.
+func copyChanges(changes []DeviceChange) []DeviceChange {
+	out := make([]DeviceChange, len(changes))
+	for i, c := range changes {
+		out[i] = DeviceChange{DeviceID: c.DeviceID, At: c.At, Attributes: maps.Clone(c.Attributes)}
+	}
+	return out
+}
+
 func (l *ledger) snapshot(withTargets bool) Ledger {
-	out := Ledger{Creates: append([]CreateRecord{}, l.creates...), Campaigns: make([]CampaignRecord, 0, len(l.campaigns))}
+	out := Ledger{
+		Creates: append([]CreateRecord{}, l.creates...), Campaigns: make([]CampaignRecord, 0, len(l.campaigns)),
+		Removed: copyChanges(l.removals), AttributeChanges: copyChanges(l.attributeChanges),
+	}
 	for _, lc := range l.campaigns {
 		c := lc.c
 		rec := CampaignRecord{

@@ -2,9 +2,9 @@ package sim
 
 import (
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"time"
 
@@ -47,7 +47,7 @@ func (s *Server) getManifest(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteManifest(w http.ResponseWriter, r *http.Request) error {
-	return deleteObject(w, r, &s.mu, s.manifests, "Firmware manifest", func(*storedManifest) {})
+	return deleteObject(w, r, &s.mu, s.manifests, "Firmware manifest", nil, nil)
 }
 
 // createManifest stores an uploaded manifest and fills the object from its contents, as the service
@@ -57,50 +57,31 @@ func (s *Server) createManifest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var name, description string
+	var form uploadForm
 	var data []byte
-	haveName := false
-	for {
-		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			break
+	if err := form.read(mr, func(part *multipart.Part) error {
+		if part.FormName() == "datafile" {
+			var err error
+			data, err = readManifestPart(part)
+			return err
 		}
-		if err != nil {
+		// key_table and anything else: read and set aside
+		if _, err := io.Copy(io.Discard, io.LimitReader(part, maxManifestForm)); err != nil {
 			return multipartError(err)
 		}
-		switch part.FormName() {
-		case "name":
-			haveName = true
-			if name, err = formValue(part); err != nil {
-				return err
-			}
-		case "description":
-			if description, err = formValue(part); err != nil {
-				return err
-			}
-		case "datafile":
-			if len(part.FileName()) > maxManifestFileNameLen {
-				return fieldError("datafile", "file name longer than %d characters", maxManifestFileNameLen)
-			}
-			if data, err = io.ReadAll(io.LimitReader(part, pelion.MaxManifestSize+1)); err != nil {
-				return multipartError(err)
-			}
-			if len(data) > pelion.MaxManifestSize {
-				return fieldError("datafile", "the manifest exceeds the %d-byte limit", pelion.MaxManifestSize)
-			}
-		default: // key_table and anything else: read and set aside
-			if _, err := io.Copy(io.Discard, io.LimitReader(part, maxManifestForm)); err != nil {
-				return multipartError(err)
-			}
-		}
+		return nil
+	}); err != nil {
+		return err
 	}
+	name, description := form.name, form.description
 	switch {
 	case len(data) == 0:
 		return fieldError("datafile", "required")
-	case !haveName || name == "":
+	case !form.haveName || name == "":
 		return fieldError("name", "required")
-	case len(description) > maxDescriptionLen:
-		return fieldError("description", "longer than %d characters", maxDescriptionLen)
+	}
+	if err := checkDescription(description); err != nil {
+		return err
 	}
 	if err := checkName(name); err != nil {
 		return err
@@ -122,6 +103,21 @@ func (s *Server) createManifest(w http.ResponseWriter, r *http.Request) error {
 	s.ledger.created(kindManifest, m.obj.ID, name, now)
 	writeJSON(w, http.StatusCreated, m.obj)
 	return nil
+}
+
+// readManifestPart reads the datafile part, refusing a manifest over the service's size limit.
+func readManifestPart(part *multipart.Part) ([]byte, error) {
+	if len(part.FileName()) > maxManifestFileNameLen {
+		return nil, fieldError("datafile", "file name longer than %d characters", maxManifestFileNameLen)
+	}
+	data, err := io.ReadAll(io.LimitReader(part, pelion.MaxManifestSize+1))
+	if err != nil {
+		return nil, multipartError(err)
+	}
+	if len(data) > pelion.MaxManifestSize {
+		return nil, fieldError("datafile", "the manifest exceeds the %d-byte limit", pelion.MaxManifestSize)
+	}
+	return data, nil
 }
 
 // manifestObject fills the fields the service derives from a manifest's contents.
@@ -157,15 +153,9 @@ func manifestObject(sum *manifest.Summary, size int) pelion.FirmwareManifest {
 
 // serveManifestFile serves a manifest's bytes.
 func (s *Server) serveManifestFile(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
+	m, err := lookupObject(r, &s.mu, s.manifests, "Manifest datafile")
 	if err != nil {
 		return err
-	}
-	s.mu.Lock()
-	m, ok := s.manifests.get(id)
-	s.mu.Unlock()
-	if !ok {
-		return notFound("Manifest datafile")
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	_, _ = w.Write(m.data)

@@ -4,8 +4,9 @@
 // standalone as `fleetwave sim`.
 //
 // Faults (5xx, 429 with Retry-After, latency, dropped connections) can be injected per operation from
-// the profile, from Go, or from the loopback-only admin endpoint under /admin/. A ledger records every
-// create and every device a campaign reached, so tests can check invariants.
+// the profile, from Go, or from the loopback-only admin endpoint under /admin/, which also adds and
+// removes devices and changes their attributes (fleet churn). A ledger records every create, every
+// device a campaign reached and every churn, so tests can check invariants.
 package sim
 
 import (
@@ -13,6 +14,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"runtime"
 	"strings"
@@ -174,7 +176,7 @@ func (s *Server) Device(id string) (DeviceState, bool) {
 	}
 	version, digest, _ := d.firmware()
 	return DeviceState{ID: d.id, VendorID: d.group.vendor, ClassID: d.group.class, InstalledVersion: version,
-		FirmwareDigest: digest, Offline: d.offline, Attributes: d.attrs}, true
+		FirmwareDigest: digest, Offline: d.offline, Attributes: maps.Clone(d.attributes())}, true
 }
 
 // DeviceIDs returns every device id in directory order.
