@@ -74,106 +74,168 @@ const profile = `{
   "download_timeout": "30s"
 }`
 
+// run is the demo, step by step. Everything a step starts is stopped on the way out, the latest first.
 func run(ctx context.Context, o options) error {
-	root, err := os.Getwd()
+	d, err := prepare(o)
 	if err != nil {
 		return err
 	}
-	dir, err := filepath.Abs(o.dir)
+	stopControlPlane, err := d.startControlPlane()
 	if err != nil {
 		return err
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	defer stopControlPlane()
+	if err := d.makeSigningKey(ctx); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	bin := filepath.Join(root, "bin")
-
-	step("Starting a local Kubernetes API server (etcd and kube-apiserver on 127.0.0.1)")
-	env, err := testenv.Start()
+	stopSimulator, err := d.startSimulator(ctx)
 	if err != nil {
 		return err
 	}
-	defer env.Stop() //nolint:errcheck // best effort on the way out
-	kubeconfig, err := writeKubeconfig(env, dir)
+	defer stopSimulator()
+	stopOperator, err := d.startOperator(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("    In another terminal:\n      export KUBECONFIG=%s\n      %s get fleetwave -A\n",
-		kubeconfig, kubectlHint())
-
-	step("Making a signing key, its certificate and Secret (fleetwave init)")
-	keys := filepath.Join(dir, "keys")
-	if err := runQuiet(ctx, filepath.Join(bin, "fleetwave"), "init", "--domain", vendorDomain, "--model", modelName, "--out", keys); err != nil {
+	defer stopOperator()
+	if err := d.applySamples(ctx); err != nil {
 		return err
 	}
-
-	step(fmt.Sprintf("Starting the Update Service simulator with %d devices that trust the key", o.devices))
-	apiKey, err := writeSecretFile(filepath.Join(dir, "api-key"))
-	if err != nil {
+	if err := d.followRollout(ctx); err != nil {
 		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "profile.json"), []byte(profile), 0o600); err != nil {
-		return err
-	}
-	simAddr, err := freeLoopbackAddr()
-	if err != nil {
-		return err
-	}
-	sim, err := startProcess(ctx, filepath.Join(dir, "sim.log"), nil, filepath.Join(bin, "fleetwave"), "sim",
-		"--listen", simAddr, "--api-key-file", filepath.Join(dir, "api-key"), "--devices", fmt.Sprint(o.devices),
-		"--domain", vendorDomain, "--model", modelName, "--installed-version", "1.0.0",
-		"--trust-key", filepath.Join(keys, "update.crt.pem"), "--profile", filepath.Join(dir, "profile.json"))
-	if err != nil {
-		return err
-	}
-	defer sim.stop()
-	if err := waitForPort(ctx, simAddr); err != nil {
-		return fmt.Errorf("the simulator did not come up (see %s): %w", filepath.Join(dir, "sim.log"), err)
-	}
-	fmt.Printf("    Update Service on http://%s (log: %s)\n", simAddr, filepath.Join(dir, "sim.log"))
-
-	step("Starting the operator")
-	if err := createAPIKeySecret(ctx, env.Client, apiKey); err != nil {
-		return err
-	}
-	operator, err := startProcess(ctx, filepath.Join(dir, "operator.log"), []string{"KUBECONFIG=" + kubeconfig},
-		filepath.Join(bin, "manager"), "--update-service-url", "http://"+simAddr,
-		"--api-key-secret", "fleetwave-system/fleetwave-api-key", "--health-probe-bind-address", "0",
-		"--campaign-poll-interval", "1s", "--zap-devel")
-	if err != nil {
-		return err
-	}
-	defer operator.stop()
-	fmt.Printf("    log: %s\n", filepath.Join(dir, "operator.log"))
-
-	step("Applying the signing key Secret and config/samples (FirmwareImage, Manifest, UpdateCampaign)")
-	files := []string{filepath.Join(keys, "update-signing-key.secret.yaml")}
-	samples, err := filepath.Glob(filepath.Join(root, "config", "samples", "update_v1alpha1_*.yaml"))
-	if err != nil {
-		return err
-	}
-	files = append(files, filepath.Join(root, "config", "samples", "firmware_configmap.yaml"))
-	files = append(files, samples...)
-	for _, f := range files {
-		if err := apply(ctx, env.Client, f); err != nil {
-			return err
-		}
-	}
-
-	step("Following the rollout (fleetwave status -w)")
-	watch := exec.CommandContext(ctx, filepath.Join(bin, "fleetwave"), "status", campaignName, "-n", namespace,
-		"-w", "--timeout", o.timeout.String(), "--kubeconfig", kubeconfig)
-	watch.Stdout, watch.Stderr = os.Stdout, os.Stderr
-	if err := watch.Run(); err != nil {
-		return fmt.Errorf("the rollout did not complete: %w (operator log: %s)", err, filepath.Join(dir, "operator.log"))
 	}
 	step("The rollout completed")
 	if o.keep {
 		fmt.Println("    Everything keeps running; press Ctrl-C to stop.")
 		<-ctx.Done()
+	}
+	return nil
+}
+
+// demo is what the steps share: where things are, and what the earlier steps made.
+type demo struct {
+	o          options
+	root       string       // the repository, whose bin/ and config/samples the demo uses
+	dir        string       // the demo's own directory, emptied first
+	env        *testenv.Env // the control plane
+	kubeconfig string
+	apiKey     string // the simulator's, which the operator is given
+	simAddr    string
+}
+
+// prepare finds the repository (the working directory) and empties the demo's directory.
+func prepare(o options) (*demo, error) {
+	root, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(o.dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return &demo{o: o, root: root, dir: dir}, nil
+}
+
+// bin is one of the repository's built commands; file is a file of the demo's directory.
+func (d *demo) bin(name string) string  { return filepath.Join(d.root, "bin", name) }
+func (d *demo) file(name string) string { return filepath.Join(d.dir, name) }
+
+func (d *demo) startControlPlane() (stop func(), err error) {
+	step("Starting a local Kubernetes API server (etcd and kube-apiserver on 127.0.0.1)")
+	env, err := testenv.Start()
+	if err != nil {
+		return nil, err
+	}
+	stop = func() { _ = env.Stop() } // best effort on the way out
+	if d.kubeconfig, err = writeKubeconfig(env, d.dir); err != nil {
+		stop()
+		return nil, err
+	}
+	d.env = env
+	fmt.Printf("    In another terminal:\n      export KUBECONFIG=%s\n      %s get fleetwave -A\n",
+		d.kubeconfig, kubectlHint())
+	return stop, nil
+}
+
+func (d *demo) makeSigningKey(ctx context.Context) error {
+	step("Making a signing key, its certificate and Secret (fleetwave init)")
+	return runQuiet(ctx, d.bin("fleetwave"), "init", "--domain", vendorDomain, "--model", modelName, "--out", d.file("keys"))
+}
+
+func (d *demo) startSimulator(ctx context.Context) (stop func(), err error) {
+	step(fmt.Sprintf("Starting the Update Service simulator with %d devices that trust the key", d.o.devices))
+	if d.apiKey, err = writeSecretFile(d.file("api-key")); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(d.file("profile.json"), []byte(profile), 0o600); err != nil {
+		return nil, err
+	}
+	if d.simAddr, err = freeLoopbackAddr(); err != nil {
+		return nil, err
+	}
+	sim, err := startProcess(ctx, d.file("sim.log"), nil, d.bin("fleetwave"), "sim",
+		"--listen", d.simAddr, "--api-key-file", d.file("api-key"), "--devices", fmt.Sprint(d.o.devices),
+		"--domain", vendorDomain, "--model", modelName, "--installed-version", "1.0.0",
+		"--trust-key", filepath.Join(d.file("keys"), "update.crt.pem"), "--profile", d.file("profile.json"))
+	if err != nil {
+		return nil, err
+	}
+	if err := waitForPort(ctx, d.simAddr); err != nil {
+		sim.stop()
+		return nil, fmt.Errorf("the simulator did not come up (see %s): %w", d.file("sim.log"), err)
+	}
+	fmt.Printf("    Update Service on http://%s (log: %s)\n", d.simAddr, d.file("sim.log"))
+	return sim.stop, nil
+}
+
+func (d *demo) startOperator(ctx context.Context) (stop func(), err error) {
+	step("Starting the operator")
+	if err := createAPIKeySecret(ctx, d.env.Client, d.apiKey); err != nil {
+		return nil, err
+	}
+	operator, err := startProcess(ctx, d.file("operator.log"), []string{"KUBECONFIG=" + d.kubeconfig},
+		d.bin("manager"), "--update-service-url", "http://"+d.simAddr,
+		"--api-key-secret", "fleetwave-system/fleetwave-api-key", "--health-probe-bind-address", "0",
+		"--campaign-poll-interval", "1s", "--zap-devel")
+	if err != nil {
+		return nil, err
+	}
+	fmt.Printf("    log: %s\n", d.file("operator.log"))
+	return operator.stop, nil
+}
+
+func (d *demo) applySamples(ctx context.Context) error {
+	step("Applying the signing key Secret and config/samples (FirmwareImage, Manifest, UpdateCampaign)")
+	samplesDir := filepath.Join(d.root, "config", "samples")
+	samples, err := filepath.Glob(filepath.Join(samplesDir, "update_v1alpha1_*.yaml"))
+	if err != nil {
+		return err
+	}
+	files := append([]string{
+		filepath.Join(d.file("keys"), "update-signing-key.secret.yaml"),
+		filepath.Join(samplesDir, "firmware_configmap.yaml"),
+	}, samples...)
+	for _, f := range files {
+		if err := apply(ctx, d.env.Client, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *demo) followRollout(ctx context.Context) error {
+	step("Following the rollout (fleetwave status -w)")
+	watch := exec.CommandContext(ctx, d.bin("fleetwave"), "status", campaignName, "-n", namespace,
+		"-w", "--timeout", d.o.timeout.String(), "--kubeconfig", d.kubeconfig)
+	watch.Stdout, watch.Stderr = os.Stdout, os.Stderr
+	if err := watch.Run(); err != nil {
+		return fmt.Errorf("the rollout did not complete: %w (operator log: %s)", err, d.file("operator.log"))
 	}
 	return nil
 }
