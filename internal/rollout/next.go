@@ -78,7 +78,11 @@ type Input struct {
 	// passed, staying WaveFailed. Under the Abort policy it waives nothing.
 	Accepted map[string]bool
 	Attempt  int32 // the retry attempt a person asked for (status.attempt)
-	Now      time.Time
+	// LatePending counts devices of earlier waves still updating because they joined their wave's
+	// range after it started and were sent the update late: the campaign completes only once they
+	// reported.
+	LatePending int64
+	Now         time.Time
 }
 
 // Action is what the controller carries out, records, and then calls Next again for.
@@ -388,6 +392,10 @@ func (in Input) start(resting WavePhase, why string) Step {
 // moveOn leaves the current wave: Advance, or Complete after the last wave.
 func (in Input) moveOn(left WavePhase, why string) Step {
 	k := in.Current
+	if k == len(in.Waves)-1 && in.LatePending > 0 {
+		return Step{Action: None, Wave: k, Phase: PhaseProgressing, WavePhase: left, Reason: ReasonWaveInProgress,
+			Message: fmt.Sprintf("%s; waiting for %d devices that joined late", why, in.LatePending)}
+	}
 	if k == len(in.Waves)-1 {
 		return Step{Action: Complete, Wave: k, Phase: PhaseCompleted, WavePhase: left, Reason: ReasonCompleted,
 			Message: why + "; every wave is done"}

@@ -162,7 +162,6 @@ func TestNextWaveNotStarted(t *testing.T) {
 
 func TestNextWaveRunning(t *testing.T) {
 	progressing := Step{Action: None, Phase: PhaseProgressing, WavePhase: WaveProgressing, Reason: ReasonWaveInProgress, RecheckAt: deadline}
-	budgetPause := Step{Action: None, Phase: PhasePaused, WavePhase: WaveProgressing, Reason: ReasonFailureBudgetExceeded, RecheckAt: deadline}
 	runGate(t, []gateCase{
 		{"devices updating", func(in *Input) { in.running(Counts{Succeeded: 3, Pending: 7}, t0.Add(time.Minute)) }, progressing},
 		{"every device reported", func(in *Input) { in.running(Counts{Succeeded: 9, Skipped: 1}, t0.Add(time.Minute)) },
@@ -180,6 +179,31 @@ func TestNextWaveRunning(t *testing.T) {
 			in.Policy.DeviceTimeout = 0
 			in.running(Counts{Pending: 10}, deadline.Add(48*time.Hour))
 		}, Step{Action: None, Phase: PhaseProgressing, WavePhase: WaveProgressing, Reason: ReasonWaveInProgress}},
+		{"spec.paused while devices update", func(in *Input) {
+			in.Paused = true
+			in.running(Counts{Succeeded: 3, Pending: 7}, t0.Add(time.Minute))
+		}, Step{Action: None, Phase: PhasePaused, WavePhase: WaveProgressing, Reason: ReasonPausedBySpec, RecheckAt: deadline}},
+		{"spec.paused still finishes the wave", func(in *Input) {
+			in.Paused = true
+			in.running(Counts{Succeeded: 10}, t0.Add(time.Minute))
+		}, Step{Action: FinishWave, Phase: PhasePaused, WavePhase: WaveProgressing, Reason: ReasonPausedBySpec}},
+		{"spec.paused still times devices out", func(in *Input) {
+			in.Paused = true
+			in.running(Counts{Succeeded: 3, Pending: 7}, deadline)
+		}, Step{Action: FinishWave, Phase: PhasePaused, WavePhase: WaveProgressing, Reason: ReasonPausedBySpec, TimedOut: true}},
+		{"a retry asked for while the wave runs waits for it", func(in *Input) {
+			in.Attempt = 1
+			in.running(Counts{Succeeded: 3, Pending: 7}, t0.Add(time.Minute))
+		}, progressing},
+	})
+}
+
+// TestNextWaveRunningFailureBudget checks the failure budget of a running wave: when it is spent,
+// and what spending it does under each policy.
+func TestNextWaveRunningFailureBudget(t *testing.T) {
+	progressing := Step{Action: None, Phase: PhaseProgressing, WavePhase: WaveProgressing, Reason: ReasonWaveInProgress, RecheckAt: deadline}
+	budgetPause := Step{Action: None, Phase: PhasePaused, WavePhase: WaveProgressing, Reason: ReasonFailureBudgetExceeded, RecheckAt: deadline}
+	runGate(t, []gateCase{
 		{"failures within budget", func(in *Input) {
 			in.Plan.Sizes[0] = 100
 			in.running(Counts{Succeeded: 10, Failed: 10, Pending: 80}, t0.Add(time.Minute))
@@ -215,18 +239,6 @@ func TestNextWaveRunning(t *testing.T) {
 			in.Policy.MaxFailures = Count(2)
 			in.running(Counts{Failed: 2, Pending: 8}, t0.Add(time.Minute))
 		}, progressing},
-		{"spec.paused while devices update", func(in *Input) {
-			in.Paused = true
-			in.running(Counts{Succeeded: 3, Pending: 7}, t0.Add(time.Minute))
-		}, Step{Action: None, Phase: PhasePaused, WavePhase: WaveProgressing, Reason: ReasonPausedBySpec, RecheckAt: deadline}},
-		{"spec.paused still finishes the wave", func(in *Input) {
-			in.Paused = true
-			in.running(Counts{Succeeded: 10}, t0.Add(time.Minute))
-		}, Step{Action: FinishWave, Phase: PhasePaused, WavePhase: WaveProgressing, Reason: ReasonPausedBySpec}},
-		{"spec.paused still times devices out", func(in *Input) {
-			in.Paused = true
-			in.running(Counts{Succeeded: 3, Pending: 7}, deadline)
-		}, Step{Action: FinishWave, Phase: PhasePaused, WavePhase: WaveProgressing, Reason: ReasonPausedBySpec, TimedOut: true}},
 		{"a spent budget shows over spec.paused", func(in *Input) {
 			in.Paused = true
 			in.Plan.Sizes[0] = 100
@@ -237,10 +249,6 @@ func TestNextWaveRunning(t *testing.T) {
 			in.running(Counts{Succeeded: 9, Failed: 11, Pending: 80}, t0.Add(time.Minute))
 			in.Accepted["canary"] = true
 		}, budgetPause},
-		{"a retry asked for while the wave runs waits for it", func(in *Input) {
-			in.Attempt = 1
-			in.running(Counts{Succeeded: 3, Pending: 7}, t0.Add(time.Minute))
-		}, progressing},
 	})
 }
 
@@ -261,6 +269,10 @@ func TestNextWaveFinished(t *testing.T) {
 			Step{Action: Advance, Wave: 2, Phase: PhaseProgressing, WavePhase: WaveSucceeded, Reason: ReasonWaveInProgress}},
 		{"the last wave passed", func(in *Input) { in.finishedWith(3, Counts{Succeeded: 390}, t0) },
 			Step{Action: Complete, Wave: 3, Phase: PhaseCompleted, WavePhase: WaveSucceeded, Reason: ReasonCompleted}},
+		{"the last wave passed, late devices of an earlier wave still updating", func(in *Input) {
+			in.finishedWith(3, Counts{Succeeded: 390}, t0)
+			in.LatePending = 2
+		}, Step{Action: None, Wave: 3, Phase: PhaseProgressing, WavePhase: WaveSucceeded, Reason: ReasonWaveInProgress}},
 		{"threshold missed, Pause", func(in *Input) { in.finishedWith(0, missed, t0) },
 			Step{Action: None, Phase: PhasePaused, WavePhase: WaveFailed, Reason: ReasonSuccessThresholdNotMet}},
 		{"threshold missed, Abort", func(in *Input) {
@@ -282,6 +294,27 @@ func TestNextWaveFinished(t *testing.T) {
 			in.Waves[2].SuccessThreshold = Count(1000)
 			in.finishedWith(2, Counts{Succeeded: 500}, t0)
 		}, Step{Action: Advance, Wave: 2, Phase: PhaseProgressing, WavePhase: WaveSucceeded, Reason: ReasonWaveInProgress}},
+		{"spec.paused during a soak", func(in *Input) {
+			in.finishedWith(0, passed, t0.Add(30*time.Minute))
+			in.Paused = true
+		}, Step{Action: None, Phase: PhasePaused, WavePhase: WaveSoaking, Reason: ReasonPausedBySpec, RecheckAt: soakEnd}},
+		{"spec.paused after the soak still moves on (the next wave will not start)", func(in *Input) {
+			in.finishedWith(0, passed, soakEnd)
+			in.Paused = true
+		}, Step{Action: Advance, Phase: PhasePaused, WavePhase: WaveSucceeded, Reason: ReasonPausedBySpec}},
+		{"a failed gate keeps its reason over spec.paused", func(in *Input) {
+			in.finishedWith(0, missed, t0)
+			in.Paused = true
+		}, Step{Action: None, Phase: PhasePaused, WavePhase: WaveFailed, Reason: ReasonSuccessThresholdNotMet}},
+	})
+}
+
+// TestNextWaveFinishedApprovedOrAccepted checks what approving a wave and accepting a wave's result
+// do, and do not, to a finished wave's gate.
+func TestNextWaveFinishedApprovedOrAccepted(t *testing.T) {
+	soakEnd := t0.Add(time.Hour)
+	missed := Counts{Succeeded: 9, Failed: 1} // 95% of 10 is 10; 10% of 10 tolerates 1 failure
+	runGate(t, []gateCase{
 		{"approving the next wave waives nothing", func(in *Input) {
 			in.finishedWith(0, missed, t0)
 			in.Approved["early"] = true
@@ -331,18 +364,6 @@ func TestNextWaveFinished(t *testing.T) {
 			in.finishedWith(0, missed, soakEnd)
 			in.Accepted["canary"], in.Paused = true, true
 		}, Step{Action: Advance, Phase: PhasePaused, WavePhase: WaveFailed, Reason: ReasonPausedBySpec}},
-		{"spec.paused during a soak", func(in *Input) {
-			in.finishedWith(0, passed, t0.Add(30*time.Minute))
-			in.Paused = true
-		}, Step{Action: None, Phase: PhasePaused, WavePhase: WaveSoaking, Reason: ReasonPausedBySpec, RecheckAt: soakEnd}},
-		{"spec.paused after the soak still moves on (the next wave will not start)", func(in *Input) {
-			in.finishedWith(0, passed, soakEnd)
-			in.Paused = true
-		}, Step{Action: Advance, Phase: PhasePaused, WavePhase: WaveSucceeded, Reason: ReasonPausedBySpec}},
-		{"a failed gate keeps its reason over spec.paused", func(in *Input) {
-			in.finishedWith(0, missed, t0)
-			in.Paused = true
-		}, Step{Action: None, Phase: PhasePaused, WavePhase: WaveFailed, Reason: ReasonSuccessThresholdNotMet}},
 	})
 }
 
