@@ -206,43 +206,13 @@ func setupControllers(mgr ctrl.Manager, o options, apiKeyRef types.NamespacedNam
 		RefreshInterval: time.Minute,
 		Clock:           clock.RealClock{},
 	}
-	if err := controllers.SetupIndexes(context.Background(), mgr); err != nil {
-		return fmt.Errorf("setting up field indexes: %w", err)
-	}
-	images := &controllers.FirmwareImageReconciler{
-		Client:     mgr.GetClient(),
-		APIReader:  mgr.GetAPIReader(),
-		Service:    service,
-		Recorder:   mgr.GetEventRecorder("fleetwave-firmwareimage"),
-		Clock:      clock.RealClock{},
-		HTTPClient: imageSourceClient(),
-	}
-	if err := images.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the FirmwareImage controller: %w", err)
-	}
-	manifests := &controllers.ManifestReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Service:   service,
-		Recorder:  mgr.GetEventRecorder("fleetwave-manifest"),
-		Clock:     clock.RealClock{},
-	}
-	if err := manifests.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the Manifest controller: %w", err)
-	}
-	campaigns := &controllers.UpdateCampaignReconciler{
-		Client:                   mgr.GetClient(),
-		APIReader:                mgr.GetAPIReader(),
+	return controllers.Setup(context.Background(), mgr, controllers.Options{
 		Service:                  service,
-		Recorder:                 mgr.GetEventRecorder("fleetwave-updatecampaign"),
 		Clock:                    clock.RealClock{},
+		ImageHTTPClient:          imageSourceClient(),
 		PollInterval:             o.pollInterval,
 		DevicesPerRemoteCampaign: o.devicesPerRemote,
-	}
-	if err := campaigns.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the UpdateCampaign controller: %w", err)
-	}
-	return nil
+	})
 }
 
 // imageSourceClient fetches firmware images from spec.source.url. It bounds connecting and waiting

@@ -4,13 +4,12 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
@@ -19,13 +18,18 @@ import (
 	"github.com/fleetwave/fleetwave/internal/rollout"
 )
 
-// campaignRun is one reconcile of one UpdateCampaign: the objects it works on and what it derived
-// from them once (the fleet filter, the planner's view of the spec).
+// campaignRun is one reconcile of one UpdateCampaign: the objects it works on, what it derived from
+// them once (the fleet filter, the planner's view of the spec), and what it acts through.
 type campaignRun struct {
-	r        *UpdateCampaignReconciler
 	uc       *v1.UpdateCampaign
 	mf       *v1.Manifest
 	svc      pelion.UpdateService
+	remote   remoteCampaigns
+	status   *statusWriter
+	recorder events.EventRecorder
+	now      func() time.Time
+	perChunk int
+
 	fleet    pelion.Filter // the manifest's vendor and class, ANDed with spec.target.filter
 	digest   string        // the payload digest devices run once updated
 	waves    []rollout.Wave
@@ -34,7 +38,7 @@ type campaignRun struct {
 	planHash string
 }
 
-func newCampaignRun(r *UpdateCampaignReconciler, uc *v1.UpdateCampaign, mf *v1.Manifest, svc pelion.UpdateService) (*campaignRun, error) {
+func (r *UpdateCampaignReconciler) newCampaignRun(uc *v1.UpdateCampaign, mf *v1.Manifest, svc pelion.UpdateService, status *statusWriter) (*campaignRun, error) {
 	fleet, err := fleetFilter(mf, uc.Spec.Target.Filter)
 	if err != nil {
 		return nil, err
@@ -47,9 +51,12 @@ func newCampaignRun(r *UpdateCampaignReconciler, uc *v1.UpdateCampaign, mf *v1.M
 	if err != nil {
 		return nil, err
 	}
-	run := &campaignRun{r: r, uc: uc, mf: mf, svc: svc, fleet: fleet, digest: hex.EncodeToString(summary.PayloadDigest),
-		waves: waves, policy: policy}
-	run.planHash = specHash(uc.Spec, mf.Status.ManifestID)
+	run := &campaignRun{
+		uc: uc, mf: mf, svc: svc, remote: remoteCampaigns{svc: svc, uc: uc}, status: status,
+		recorder: r.Recorder, now: r.Clock.Now, perChunk: r.DevicesPerRemoteCampaign,
+		fleet: fleet, digest: hex.EncodeToString(summary.PayloadDigest), waves: waves, policy: policy,
+		planHash: specHash(uc.Spec, mf.Status.ManifestID),
+	}
 	if err := run.alignWaveStatus(); err != nil {
 		return nil, err
 	}
@@ -94,65 +101,12 @@ func fleetFilter(mf *v1.Manifest, target string) (pelion.Filter, error) {
 	return f.And(user), nil
 }
 
-// plannerSpec translates the CRD's waves and failure policy into the planner's terms.
-func plannerSpec(spec v1.UpdateCampaignSpec) ([]rollout.Wave, rollout.Policy, error) {
-	waves := make([]rollout.Wave, len(spec.Waves))
-	for i, w := range spec.Waves {
-		size, err := quantity(&w.Size)
-		if err != nil {
-			return nil, rollout.Policy{}, stalled(v1.ReasonInvalidSpec, "spec.waves[%d].size: %v", i, err)
-		}
-		threshold, err := quantity(w.SuccessThreshold)
-		if err != nil {
-			return nil, rollout.Policy{}, stalled(v1.ReasonInvalidSpec, "spec.waves[%d].successThreshold: %v", i, err)
-		}
-		waves[i] = rollout.Wave{Name: w.Name, Size: size, SuccessThreshold: threshold, Manual: w.Approval == v1.ApprovalManual}
-		if w.Soak != nil {
-			waves[i].Soak = w.Soak.Duration
-		}
-	}
-	budget, err := quantity(spec.FailurePolicy.MaxFailures)
-	if err != nil {
-		return nil, rollout.Policy{}, stalled(v1.ReasonInvalidSpec, "spec.failurePolicy.maxFailures: %v", err)
-	}
-	policy := rollout.Policy{
-		MaxFailures: budget,
-		MinDevices:  int64(spec.FailurePolicy.MinDevices),
-		Abort:       spec.FailurePolicy.Action == v1.FailureActionAbort,
-	}
-	if spec.DeviceTimeout != nil {
-		policy.DeviceTimeout = spec.DeviceTimeout.Duration
-	}
-	return waves, policy, nil
-}
-
-// quantity reads an IntOrString the schema has already validated; unset means zero.
-func quantity(v *intstr.IntOrString) (rollout.Quantity, error) {
-	if v == nil {
-		return rollout.Quantity{}, nil
-	}
-	return rollout.ParseQuantity(v.String())
-}
-
-// specHash identifies what a plan was made from: the waves, the target and the manifest.
-func specHash(spec v1.UpdateCampaignSpec, manifestID string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s|%s|", manifestID, spec.Target.Filter)
-	if spec.Target.MaxDevices != nil {
-		fmt.Fprintf(&b, "%d", *spec.Target.MaxDevices)
-	}
-	for _, w := range spec.Waves {
-		fmt.Fprintf(&b, "|%s=%s", w.Name, w.Size.String())
-	}
-	return shortHash(b.String())
-}
-
-// ensurePlan makes the fleet partition before the first wave starts, and reads it back from status
-// afterwards: once devices are updating, the plan is fixed.
+// ensurePlan makes the fleet partition before the first wave starts and commits it to status at once,
+// so a conflict or a crash later in the reconcile does not walk the fleet again; once devices are
+// updating, the plan is read back from status and never changes.
 func (run *campaignRun) ensurePlan(ctx context.Context) error {
 	st := &run.uc.Status
-	started := st.StartedAt != nil
-	if st.Plan != nil && (started || st.Plan.Hash == run.planHash) {
+	if st.Plan != nil && (st.StartedAt != nil || st.Plan.Hash == run.planHash) {
 		plan, err := planFromStatus(st.Plan)
 		if err != nil {
 			return stalled(v1.ReasonInvalidSpec, "status.plan: %v", err)
@@ -165,9 +119,9 @@ func (run *campaignRun) ensurePlan(ctx context.Context) error {
 		return err
 	}
 	run.plan = plan
-	st.Plan = &v1.CampaignPlan{FleetSize: plan.FleetSize, WaveSizes: plan.Sizes, Hash: run.planHash, Bounds: formatBounds(plan.Bounds)}
+	st.Plan = planToStatus(plan, run.planHash)
 	log.FromContext(ctx).Info("Planned the rollout", "fleet", plan.FleetSize, "waves", plan.Sizes)
-	return nil
+	return run.status.write(ctx, run.uc)
 }
 
 // makePlan reads the fleet twice to find wave bounds that give every wave exactly its size; only a
@@ -178,11 +132,11 @@ func (run *campaignRun) makePlan(ctx context.Context) (rollout.Plan, error) {
 		maxDevices = *limit
 	}
 	part := rollout.NewPartitioner(run.waves, maxDevices)
-	if err := run.eachDevicePoint(ctx, func(_ pelion.Device, p uint64) { part.Count(p) }); err != nil {
+	if err := run.eachDevicePoint(ctx, func(_ pelion.Device, p uint64) error { part.Count(p); return nil }); err != nil {
 		return rollout.Plan{}, err
 	}
 	if part.NeedSecondPass() {
-		if err := run.eachDevicePoint(ctx, func(_ pelion.Device, p uint64) { part.Refine(p) }); err != nil {
+		if err := run.eachDevicePoint(ctx, func(_ pelion.Device, p uint64) error { part.Refine(p); return nil }); err != nil {
 			return rollout.Plan{}, err
 		}
 	}
@@ -194,115 +148,69 @@ func (run *campaignRun) makePlan(ctx context.Context) (rollout.Plan, error) {
 	return plan, nil
 }
 
-// eachDevicePoint walks the fleet page by page, handing each device and its point to fn.
-func (run *campaignRun) eachDevicePoint(ctx context.Context, fn func(pelion.Device, uint64)) error {
+// eachDevicePoint walks the campaign's fleet page by page, handing each device and its point to fn;
+// the walk stops at fn's first error.
+func (run *campaignRun) eachDevicePoint(ctx context.Context, fn func(pelion.Device, uint64) error) error {
 	uid := string(run.uc.UID)
-	for d, err := range pelion.All(ctx, pelion.ListOptions{Limit: pelion.MaxPageSize, Filter: run.fleet}, run.svc.ListDevices) {
+	opts := pelion.ListOptions{Limit: pelion.MaxPageSize, Filter: run.fleet}
+	for d, err := range pelion.All(ctx, opts, run.svc.ListDevices) {
 		if err != nil {
 			return serviceError("listing the fleet", err)
 		}
-		fn(d, rollout.Point(uid, d.ID))
+		if err := fn(d, rollout.Point(uid, d.ID)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-func formatBounds(bounds []uint64) []string {
-	out := make([]string, len(bounds))
-	for i, b := range bounds {
-		out[i] = strconv.FormatUint(b, 10)
+// observeWaves refreshes the counts of every wave with devices updating from its remote campaigns.
+func (run *campaignRun) observeWaves(ctx context.Context) error {
+	for k := range run.uc.Status.Waves {
+		if !waveRunning(run.uc, k) {
+			continue
+		}
+		if err := run.observeWave(ctx, k); err != nil {
+			return err
+		}
 	}
-	return out
+	return nil
 }
 
-func planFromStatus(p *v1.CampaignPlan) (rollout.Plan, error) {
-	plan := rollout.Plan{FleetSize: p.FleetSize, Sizes: p.WaveSizes, Bounds: make([]uint64, len(p.Bounds))}
-	for i, s := range p.Bounds {
-		b, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			return plan, fmt.Errorf("bounds[%d]: %w", i, err)
-		}
-		plan.Bounds[i] = b
+// observeWave sets wave k's counts from its current attempt's remote campaigns: targeted is what their
+// filters pin, and devices that left the fleet before their campaign selected them count as skipped.
+func (run *campaignRun) observeWave(ctx context.Context, k int) error {
+	w := &run.uc.Status.Waves[k]
+	got, err := run.remote.observe(ctx, k, w.Attempt)
+	if err != nil {
+		return err
 	}
-	if len(plan.Bounds) != len(plan.Sizes) {
-		return plan, fmt.Errorf("%d bounds for %d waves", len(plan.Bounds), len(plan.Sizes))
-	}
-	return plan, nil
-}
-
-// input is the planner's view of the campaign now.
-func (run *campaignRun) input(now time.Time) rollout.Input {
-	st := &run.uc.Status
-	in := rollout.Input{
-		Waves:    run.waves,
-		Policy:   run.policy,
-		Plan:     run.plan,
-		Current:  int(st.CurrentWave),
-		Progress: make([]rollout.WaveProgress, len(st.Waves)),
-		Paused:   run.uc.Spec.Paused,
-		Abort:    st.Abort,
-		Approved: setOf(st.ApprovedWaves),
-		Accepted: setOf(st.AcceptedWaves),
-		Attempt:  st.Attempt,
-		Now:      now,
-		// An abort after the last wave passed changes nothing.
-		Completed: st.Phase == v1.CampaignCompleted,
-	}
-	for i, w := range st.Waves {
-		in.Progress[i] = rollout.WaveProgress{
-			Started:  w.StartedAt != nil,
-			Finished: w.FinishedAt != nil,
-			Attempt:  w.Attempt,
-			Counts: rollout.Counts{Targeted: w.Targeted, Succeeded: w.Succeeded, Failed: w.Failed,
-				TimedOut: w.TimedOut, Pending: w.Pending, Skipped: w.Skipped},
-		}
-		if w.StartedAt != nil {
-			in.Progress[i].StartedAt = w.StartedAt.Time
-		}
-		if w.FinishedAt != nil {
-			in.Progress[i].FinishedAt = w.FinishedAt.Time
-		}
-	}
-	return in
-}
-
-func setOf(names []string) map[string]bool {
-	set := make(map[string]bool, len(names))
-	for _, n := range names {
-		set[n] = true
-	}
-	return set
+	w.RemoteCampaigns = got.campaigns
+	w.Targeted, w.Succeeded, w.Failed = got.targeted, got.succeeded, got.failed
+	w.Skipped = w.AlreadyUpdated + got.skipped + got.left
+	// Devices counted as timed out stay pending in their stopped remote campaigns.
+	w.Pending = max(got.pending-w.TimedOut, 0)
+	return nil
 }
 
 // carryOut does what the planner decided and records it; it reports whether the planner should be
 // asked again at once (after a start, a finish or an advance, the next decision may follow).
 func (run *campaignRun) carryOut(ctx context.Context, step rollout.Step) (bool, error) {
-	uc, now := run.uc, metav1.NewTime(run.r.Clock.Now())
+	uc := run.uc
 	switch step.Action {
 	case rollout.StartWave:
-		// A repeated start would count the devices the first one updated as already updated.
-		if err := confirmFresh(ctx, run.r.APIReader, run.uc, &v1.UpdateCampaign{}); err != nil {
-			return false, err
-		}
-		return true, run.startWave(ctx, step.Wave, now)
+		return true, run.startWave(ctx, step.Wave)
 	case rollout.FinishWave:
-		w := &uc.Status.Waves[step.Wave]
-		if step.TimedOut {
-			if err := run.r.stopWave(ctx, run.svc, uc, step.Wave); err != nil {
-				return false, err
-			}
-			w.TimedOut += w.Pending
-			w.Pending = 0
-		}
-		w.FinishedAt = &now
-		run.r.Recorder.Eventf(uc, nil, "Normal", "WaveFinished", "Finish", "Wave %s finished: %d succeeded, %d failed, %d timed out, %d skipped",
-			w.Name, w.Succeeded, w.Failed, w.TimedOut, w.Skipped)
-		return true, nil
+		return true, run.finishWave(ctx, step.Wave, step.TimedOut)
 	case rollout.StopWave:
-		if err := run.r.stopWave(ctx, run.svc, uc, step.Wave); err != nil {
+		if err := run.remote.stopAll(ctx, step.Wave); err != nil {
+			return false, err
+		}
+		if err := run.observeWave(ctx, step.Wave); err != nil {
 			return false, err
 		}
 		w := &uc.Status.Waves[step.Wave]
-		w.FinishedAt = &now
+		w.FinishedAt = run.timestamp()
 		w.Phase = v1.WavePhase(step.WavePhase)
 		return true, nil
 	case rollout.Advance:
@@ -317,32 +225,18 @@ func (run *campaignRun) carryOut(ctx context.Context, step rollout.Step) (bool, 
 	}
 }
 
+func (run *campaignRun) timestamp() *metav1.Time {
+	t := metav1.NewTime(run.now())
+	return &t
+}
+
+func (run *campaignRun) event(reason, action, format string, args ...any) {
+	run.recorder.Eventf(run.uc, nil, corev1.EventTypeNormal, reason, action, format, args...)
+}
+
 func wavePhaseOr(step rollout.Step, fallback v1.WavePhase) v1.WavePhase {
 	if step.WavePhase != "" {
 		return v1.WavePhase(step.WavePhase)
 	}
 	return fallback
-}
-
-// remoteIDs remembers the Update Service ids of remote campaigns by their deterministic names, so a
-// poll does not look every chunk up by name. It is a cache: after a restart, names are looked up once.
-type remoteIDs struct {
-	mu  sync.Mutex
-	ids map[string]string
-}
-
-func (c *remoteIDs) get(name string) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	id, ok := c.ids[name]
-	return id, ok
-}
-
-func (c *remoteIDs) put(name, id string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ids == nil {
-		c.ids = map[string]string{}
-	}
-	c.ids[name] = id
 }

@@ -2,215 +2,249 @@ package controllers
 
 import (
 	"context"
-	"fmt"
+	"maps"
+	"slices"
+	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
 	"github.com/fleetwave/fleetwave/internal/pelion"
+	"github.com/fleetwave/fleetwave/internal/rollout"
 )
 
-// remoteCampaignName is the deterministic name of chunk c of wave k under a retry attempt: a crash
-// between creating a remote campaign and recording it is resolved by finding it again by name.
-func remoteCampaignName(uc *v1.UpdateCampaign, wave int, attempt int32, chunk int) string {
-	return RemoteName(uc, fmt.Sprintf("/w%d.a%d.c%d", wave, attempt, chunk))
-}
+// settleRetry is how soon a retry looks again at the earlier attempt's remote campaigns while they
+// are still stopping.
+const settleRetry = 2 * time.Second
 
-// waveDescription is the description every remote campaign of a wave carries, whatever its attempt
-// and chunk: stopping a wave lists its remote campaigns by it, so none is missed even when the status
-// that counted them was lost.
-func waveDescription(uc *v1.UpdateCampaign, wave int) string {
-	return fmt.Sprintf("UpdateCampaign %s/%s wave %d (%s)", uc.Namespace, uc.Name, wave, uc.UID)
-}
-
-// startWave sends the update to the wave's devices: it walks the fleet, keeps the devices whose point
-// falls in the wave's range, and pins them, DevicesPerRemoteCampaign at a time, in remote campaigns it
-// creates and starts. Devices that already run the target firmware are left out but keep their slot:
-// chunk c always holds the wave's devices at positions [c×n, (c+1)×n) in the service's listing
-// order, so after a crash a chunk found by name holds exactly the devices it would hold now, even
-// though some of them have updated meanwhile. Only one chunk of ids is held at a time.
-func (run *campaignRun) startWave(ctx context.Context, k int, now metav1.Time) error {
-	uc := run.uc
-	w := &uc.Status.Waves[k]
-	attempt := uc.Status.Attempt
-	per := run.r.DevicesPerRemoteCampaign
-	var (
-		chunk                    []string
-		slotDevices              int64 // devices of the wave in the current slot, updated or not
-		slots                    int   // chunk slots the wave's devices fill
-		targeted, alreadyUpdated int64
-		flushErr                 error
-	)
-	flush := func() error {
-		if slotDevices == 0 {
-			return nil
-		}
-		sent, err := run.ensureRemoteCampaign(ctx, remoteCampaignName(uc, k, attempt, slots), waveDescription(uc, k), chunk)
-		targeted += sent
-		alreadyUpdated += slotDevices - sent
-		slots++
-		chunk, slotDevices = chunk[:0], 0
-		return err
-	}
-	err := run.eachDevicePoint(ctx, func(d pelion.Device, p uint64) {
-		if flushErr != nil || run.plan.WaveOf(p) != k {
-			return
-		}
-		slotDevices++
-		if d.FirmwareChecksum != run.digest {
-			chunk = append(chunk, d.ID)
-		}
-		if slotDevices == int64(per) {
-			flushErr = flush()
-		}
-	})
-	if err == nil {
-		err = flushErr
-	}
-	if err == nil {
-		err = flush()
-	}
-	if err != nil {
-		return err
-	}
-
-	*w = v1.WaveStatus{
-		Name:            w.Name,
-		Phase:           v1.WaveProgressing,
-		DeviceCounts:    v1.DeviceCounts{Targeted: targeted, Pending: targeted, Skipped: alreadyUpdated},
-		AlreadyUpdated:  alreadyUpdated,
-		RemoteCampaigns: int32(slots),
-		Attempt:         attempt,
-		StartedAt:       &now,
-	}
-	if uc.Status.StartedAt == nil {
-		uc.Status.StartedAt = &now
-	}
-	uc.Status.CompletedAt = nil
-	run.r.Recorder.Eventf(uc, nil, "Normal", "WaveStarted", "Start", "Wave %s started: %d devices sent the update, %d already updated",
-		w.Name, targeted, alreadyUpdated)
-	log.FromContext(ctx).Info("Started a wave", "wave", w.Name, "attempt", attempt, "devices", targeted, "remoteCampaigns", slots)
-	return nil
-}
-
-// ensureRemoteCampaign creates and starts the remote campaign of a chunk, or adopts the one an
-// interrupted reconcile already created under the same name. It returns how many devices the remote
-// campaign pins: an adopted campaign's own filter says, since devices it updated meanwhile no longer
-// look like they need the update. A chunk with no device to send to and no earlier campaign needs none.
-func (run *campaignRun) ensureRemoteCampaign(ctx context.Context, name, description string, ids []string) (int64, error) {
-	remote, err := run.svc.FindCampaignByName(ctx, name)
-	switch {
-	case pelion.IsNotFound(err) && len(ids) == 0:
-		run.r.remote.put(name, "")
-		return 0, nil
-	case pelion.IsNotFound(err):
-		remote, err = run.svc.CreateCampaign(ctx, pelion.CampaignCreate{
-			Name:           name,
-			Description:    description,
-			DeviceFilter:   pelion.Filter{}.In("id", ids...).String(),
-			RootManifestID: run.mf.Status.ManifestID,
-		})
-		if err != nil {
-			return 0, serviceError("creating a remote campaign", err)
-		}
-	case err != nil:
-		return 0, serviceError("looking up a remote campaign", err)
-	}
-	run.r.remote.put(name, remote.ID)
-	if remote.Phase == pelion.PhaseDraft {
-		if err := run.svc.StartCampaign(ctx, remote.ID); err != nil && !pelion.IsConflict(err) {
-			return 0, serviceError("starting a remote campaign", err)
-		}
-	}
-	return pinnedDevices(remote.DeviceFilter), nil
-}
-
-// pinnedDevices counts the device ids a remote campaign's id__in filter pins.
-func pinnedDevices(deviceFilter string) int64 {
-	f, err := pelion.ParseFilter(deviceFilter)
-	if err != nil {
-		return 0
-	}
-	for _, c := range f.Conditions() {
-		if c.Field == "id" {
-			return int64(len(c.Values))
-		}
-	}
-	return 0
-}
-
-// observeCurrentWave refreshes the running wave's counts from its remote campaigns' metrics.
-func (run *campaignRun) observeCurrentWave(ctx context.Context) error {
-	uc := run.uc
-	if !waveRunning(uc) {
-		return nil
-	}
-	k := int(uc.Status.CurrentWave)
-	w := &uc.Status.Waves[k]
-	var succeeded, failed, skipped int64
-	for c := range int(w.RemoteCampaigns) {
-		id, err := run.r.remoteID(ctx, run.svc, remoteCampaignName(uc, k, w.Attempt, c))
-		if pelion.IsNotFound(err) {
-			continue // a slot of already updated devices has no remote campaign
-		}
+// startWave sends wave k's devices the update under the campaign's current attempt. Write before you
+// act: the wave's chunks (which device goes to which remote campaign, by its point) and the plan are
+// committed to status, with an optimistic lock, before the first remote campaign is created; a restart
+// finds the wave Starting and finishes the start by adopting what exists by name. A retry first stops
+// the earlier attempts' remote campaigns and waits until they settled, so no device is sent the
+// update while an earlier campaign may still be updating it.
+func (run *campaignRun) startWave(ctx context.Context, k int) error {
+	st := &run.uc.Status
+	w := &st.Waves[k]
+	if w.Phase != v1.WaveStarting || w.Attempt != st.Attempt {
+		settled, err := run.remote.stop(ctx, k, st.Attempt)
 		if err != nil {
 			return err
 		}
-		m, err := run.svc.CampaignMetrics(ctx, id)
-		switch {
-		case pelion.IsNotFound(err):
-			continue // not started yet: its devices are still pending
-		case err != nil:
-			return serviceError("reading a remote campaign's metrics", err)
+		if !settled {
+			return waitingFor(settleRetry, v1.ReasonWaveInProgress, "wave %q: waiting for the earlier attempt's remote campaigns to stop before the retry", w.Name)
 		}
-		succeeded += int64(m.SuccessCount)
-		failed += int64(m.FailedCount)
-		skipped += int64(m.SkippedCount)
+		chunks, err := run.cutChunks(ctx, k)
+		if err != nil {
+			return err
+		}
+		*w = v1.WaveStatus{Name: w.Name, Phase: v1.WaveStarting, Attempt: st.Attempt, Chunks: chunks.Encode()}
+		if st.StartedAt == nil {
+			st.StartedAt = run.timestamp()
+		}
+		st.CompletedAt = nil
+		if err := run.status.write(ctx, run.uc); err != nil {
+			return err
+		}
 	}
-	w.Succeeded, w.Failed = succeeded, failed
-	w.Skipped = w.AlreadyUpdated + skipped
-	w.Pending = max(w.Targeted-succeeded-failed-skipped, 0)
+	return run.sendWave(ctx, k)
+}
+
+// resumeStart finishes a wave start that a crash or a conflict interrupted, before the planner is
+// asked anything: the wave may have remote campaigns already. An abort since then only marks it
+// started, so the planner stops it.
+func (run *campaignRun) resumeStart(ctx context.Context) error {
+	k := int(run.uc.Status.CurrentWave)
+	w := &run.uc.Status.Waves[k]
+	switch {
+	case w.Phase != v1.WaveStarting:
+		return nil
+	case run.uc.Status.Abort:
+		w.Phase, w.StartedAt = v1.WaveProgressing, run.timestamp()
+		return nil
+	}
+	return run.sendWave(ctx, k)
+}
+
+// cutChunks walks the fleet once to split wave k's range of points into chunks of at most
+// perChunk devices.
+func (run *campaignRun) cutChunks(ctx context.Context, k int) (rollout.Chunks, error) {
+	lo, hi := run.plan.Range(k)
+	chunker := rollout.NewChunker(lo, hi, run.perChunk, run.plan.Sizes[k])
+	err := run.eachDevicePoint(ctx, func(_ pelion.Device, p uint64) error { chunker.Count(p); return nil })
+	return chunker.Chunks(), err
+}
+
+func (run *campaignRun) waveChunks(k int) (rollout.Chunks, error) {
+	lo, hi := run.plan.Range(k)
+	chunks, err := rollout.DecodeChunks(lo, hi, run.uc.Status.Waves[k].Chunks)
+	if err != nil {
+		return chunks, stalled(v1.ReasonInvalidSpec, "status.waves[%d].chunks: %v", k, err)
+	}
+	return chunks, nil
+}
+
+// sendWave creates the remote campaigns of wave k's chunks, adopting those that exist, and records
+// the wave as started.
+func (run *campaignRun) sendWave(ctx context.Context, k int) error {
+	w := &run.uc.Status.Waves[k]
+	chunks, err := run.waveChunks(k)
+	if err != nil {
+		return err
+	}
+	unsent := map[int][]string{}
+	updated := map[int][]string{} // devices already running the firmware, unless a campaign pins them
+	err = run.eachDevicePoint(ctx, func(d pelion.Device, p uint64) error {
+		if c := chunks.Of(p); c >= 0 && d.FirmwareChecksum == run.digest {
+			updated[c] = append(updated[c], d.ID)
+		} else if c >= 0 {
+			unsent[c] = append(unsent[c], d.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := run.sendUnpinned(ctx, k, w.Attempt, unsent, updated); err != nil {
+		return err
+	}
+	w.AlreadyUpdated = 0
+	for _, ids := range updated {
+		w.AlreadyUpdated += int64(len(ids))
+	}
+	w.Phase, w.StartedAt = v1.WaveProgressing, run.timestamp()
+	if err := run.observeWave(ctx, k); err != nil {
+		return err
+	}
+	run.event(v1.EventWaveStarted, "Start", "Wave %s started: %d devices sent the update, %d already updated",
+		w.Name, w.Targeted, w.AlreadyUpdated)
+	log.FromContext(ctx).Info("Started a wave", "wave", w.Name, "attempt", w.Attempt, "devices", w.Targeted, "remoteCampaigns", w.RemoteCampaigns)
 	return nil
 }
 
-// stopWave stops every remote campaign of wave k still sending to devices, found by the wave's
-// description rather than by the status, which may not have recorded a campaign created just before a
-// crash or a conflict.
-func (r *UpdateCampaignReconciler) stopWave(ctx context.Context, svc pelion.UpdateService, uc *v1.UpdateCampaign, k int) error {
-	opts := pelion.ListOptions{Limit: pelion.MaxPageSize, Filter: pelion.Filter{}.Eq("description", waveDescription(uc, k))}
-	for remote, err := range pelion.All(ctx, opts, svc.ListCampaigns) {
-		if err != nil {
-			return serviceError("listing a wave's remote campaigns", err)
+// sendUnpinned sends the update to the devices of wave k, by chunk, that no remote campaign of the
+// attempt pins yet: in the chunk's main campaign if it has none, else in its next follow-up. Pinned
+// devices are dropped from unsent and from also (devices not to send, such as those already updated),
+// and remote campaigns a crash left in draft are started. It returns how many devices it sent.
+func (run *campaignRun) sendUnpinned(ctx context.Context, k int, attempt int32, unsent, also map[int][]string) (int64, error) {
+	nextFollowUp := map[int]int{} // by chunk: absent, no campaign yet; else the next follow-up's index
+	err := run.remote.each(ctx, k, func(remote pelion.Campaign, ref chunkRef) error {
+		if ref.attempt != attempt {
+			return nil
 		}
-		if remote.Phase.Finished() || remote.Phase == pelion.PhaseStopping {
+		nextFollowUp[ref.chunk] = max(nextFollowUp[ref.chunk], ref.followUp+1)
+		if len(unsent[ref.chunk])+len(also[ref.chunk]) > 0 {
+			pinned := pinnedIDs(remote.DeviceFilter)
+			unsent[ref.chunk] = withoutAny(unsent[ref.chunk], pinned)
+			if also != nil {
+				also[ref.chunk] = withoutAny(also[ref.chunk], pinned)
+			}
+		}
+		return run.remote.start(ctx, remote)
+	})
+	if err != nil {
+		return 0, err
+	}
+	var sent int64
+	for _, c := range slices.Sorted(maps.Keys(unsent)) {
+		ids := unsent[c]
+		if len(ids) == 0 {
 			continue
 		}
-		if err := svc.StopCampaign(ctx, remote.ID); err != nil && !pelion.IsConflict(err) && !pelion.IsNotFound(err) {
-			return serviceError("stopping a remote campaign", err)
+		ref := chunkRef{wave: k, attempt: attempt, chunk: c, followUp: -1}
+		if next, exists := nextFollowUp[c]; exists {
+			ref.followUp = next
+		}
+		if err := run.remote.create(ctx, ref, run.fleet, run.mf.Status.ManifestID, ids); err != nil {
+			return sent, err
+		}
+		sent += int64(len(ids))
+	}
+	return sent, nil
+}
+
+// finishWave ends wave k once every device reported, or its device timeout passed. First it sends the
+// update to devices that joined the ranges of the waves so far since they started (they registered,
+// or entered spec.target.filter): none is silently left out. When that sent some of wave k's own, the
+// wave goes on until they report.
+func (run *campaignRun) finishWave(ctx context.Context, k int, timedOut bool) error {
+	w := &run.uc.Status.Waves[k]
+	if timedOut {
+		if err := run.remote.stopAll(ctx, k); err != nil {
+			return err
+		}
+		if err := run.observeWave(ctx, k); err != nil {
+			return err
+		}
+		w.TimedOut += w.Pending
+		w.Pending = 0
+	}
+	if err := run.sendLateDevices(ctx, k); err != nil {
+		return err
+	}
+	if w.Pending > 0 && !timedOut {
+		return nil
+	}
+	w.FinishedAt = run.timestamp()
+	run.event(v1.EventWaveFinished, "Finish", "Wave %s finished: %d succeeded, %d failed, %d timed out, %d skipped",
+		w.Name, w.Succeeded, w.Failed, w.TimedOut, w.Skipped)
+	return nil
+}
+
+// sendLateDevices walks the fleet for devices of waves 0..k that need the update and that no remote
+// campaign of their wave's attempt pins, and sends it to them in follow-up chunks of their own wave.
+// Only such devices are held, never the fleet.
+func (run *campaignRun) sendLateDevices(ctx context.Context, k int) error {
+	chunks := make([]rollout.Chunks, k+1)
+	for j := range chunks {
+		var err error
+		if chunks[j], err = run.waveChunks(j); err != nil && run.uc.Status.Waves[j].Chunks != "" {
+			return err
+		}
+	}
+	unsent := make([]map[int][]string, k+1)
+	err := run.eachDevicePoint(ctx, func(d pelion.Device, p uint64) error {
+		j := run.plan.WaveOf(p)
+		if j < 0 || j > k || run.uc.Status.Waves[j].Chunks == "" || d.FirmwareChecksum == run.digest {
+			return nil
+		}
+		if unsent[j] == nil {
+			unsent[j] = map[int][]string{}
+		}
+		c := chunks[j].Of(p)
+		unsent[j][c] = append(unsent[j][c], d.ID)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for j, byChunk := range unsent {
+		if byChunk == nil {
+			continue
+		}
+		w := &run.uc.Status.Waves[j]
+		sent, err := run.sendUnpinned(ctx, j, w.Attempt, byChunk, nil)
+		if err != nil {
+			return err
+		}
+		if sent > 0 {
+			w.LateDevices += sent
+			w.Targeted += sent
+			w.Pending += sent
+			log.FromContext(ctx).Info("Sent the update to devices that joined late", "wave", w.Name, "devices", sent)
 		}
 	}
 	return nil
 }
 
-// remoteID finds a remote campaign's id by its name: from the cache, or from the service. A name
-// known to have no campaign (a chunk of already updated devices) is remembered too, so polls do not
-// look it up again.
-func (r *UpdateCampaignReconciler) remoteID(ctx context.Context, svc pelion.UpdateService, name string) (string, error) {
-	if id, ok := r.remote.get(name); ok {
-		if id == "" {
-			return "", fmt.Errorf("remote campaign %s: %w", name, pelion.ErrNotFound)
-		}
-		return id, nil
+// withoutAny returns ids less those in drop, reusing ids's array.
+func withoutAny(ids, drop []string) []string {
+	if len(ids) == 0 || len(drop) == 0 {
+		return ids
 	}
-	remote, err := svc.FindCampaignByName(ctx, name)
-	switch {
-	case pelion.IsNotFound(err):
-		r.remote.put(name, "")
-		return "", err
-	case err != nil:
-		return "", serviceError("looking up a remote campaign", err)
+	gone := make(map[string]struct{}, len(drop))
+	for _, id := range drop {
+		gone[id] = struct{}{}
 	}
-	r.remote.put(name, remote.ID)
-	return remote.ID, nil
+	return slices.DeleteFunc(ids, func(id string) bool { _, ok := gone[id]; return ok })
 }

@@ -263,8 +263,7 @@ func TestRestartBetweenUploadAndStatusWriteAdoptsTheImage(t *testing.T) {
 
 	crash := &crashAfter{UpdateService: service.client, kind: "image"}
 	op := startOperator(t, ns, operatorOptions{service: staticService{crash}, onStart: func(cancel context.CancelFunc) { crash.cancel = cancel }})
-	<-op.done // the manager stops itself right after the upload
-	op.done = nil
+	op.waitCrashed(t) // the manager stops itself right after the upload
 
 	if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(img), img); err != nil {
 		t.Fatal(err)

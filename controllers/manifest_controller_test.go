@@ -302,8 +302,7 @@ func TestRestartBetweenUploadAndStatusWriteAdoptsTheManifest(t *testing.T) {
 
 	crash := &crashAfter{UpdateService: service.client, kind: "manifest"}
 	op := startOperator(t, ns, operatorOptions{service: staticService{crash}, onStart: func(cancel context.CancelFunc) { crash.cancel = cancel }})
-	<-op.done
-	op.done = nil
+	op.waitCrashed(t)
 
 	startOperator(t, ns, operatorOptions{})
 	waitCondition(t, mf, v1.ConditionReady, metav1.ConditionTrue, v1.ReasonPublished)

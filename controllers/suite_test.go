@@ -26,7 +26,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
-	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -277,25 +276,11 @@ func startOperator(t *testing.T, ns string, opts operatorOptions) *operator {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
+	if err := controllers.Setup(ctx, mgr, controllers.Options{
+		Service: opts.service, Clock: clock.RealClock{}, ImageHTTPClient: &http.Client{},
+		PollInterval: 200 * time.Millisecond, DevicesPerRemoteCampaign: 10,
+	}); err != nil {
 		t.Fatal(err)
-	}
-	images := &controllers.FirmwareImageReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Service: opts.service,
-		Recorder: mgr.GetEventRecorder("fleetwave-firmwareimage"), Clock: clock.RealClock{}, HTTPClient: &http.Client{},
-	}
-	manifests := &controllers.ManifestReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Service: opts.service,
-		Recorder: mgr.GetEventRecorder("fleetwave-manifest"), Clock: clock.RealClock{},
-	}
-	campaigns := &controllers.UpdateCampaignReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Service: opts.service, Recorder: mgr.GetEventRecorder("fleetwave-updatecampaign"),
-		Clock: clock.RealClock{}, PollInterval: 200 * time.Millisecond, DevicesPerRemoteCampaign: 10,
-	}
-	for _, r := range []interface{ SetupWithManager(ctrl.Manager) error }{images, manifests, campaigns} {
-		if err := r.SetupWithManager(mgr); err != nil {
-			t.Fatal(err)
-		}
 	}
 	if opts.onStart != nil {
 		opts.onStart(cancel)
@@ -304,6 +289,18 @@ func startOperator(t *testing.T, ns string, opts operatorOptions) *operator {
 	go func() { op.done <- mgr.Start(ctx) }()
 	t.Cleanup(op.stop)
 	return op
+}
+
+// waitCrashed waits for a manager that a test made stop itself (a simulated crash), failing with its
+// logs if it never does.
+func (o *operator) waitCrashed(t *testing.T) {
+	t.Helper()
+	select {
+	case <-o.done:
+		o.done = nil
+	case <-time.After(time.Minute):
+		t.Fatalf("the operator did not crash where the test meant it to; the end of its logs:\n%s", o.logs.tail(8<<10))
+	}
 }
 
 // stop stops the manager and waits for it; safe to call twice.
@@ -329,6 +326,12 @@ func (b *logBuffer) logger() logr.Logger {
 	}, funcr.Options{Verbosity: 10})
 }
 
+// tail is the last n bytes of the logs.
+func (b *logBuffer) tail(n int) string {
+	s := b.String()
+	return s[max(len(s)-n, 0):]
+}
+
 func (b *logBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -336,14 +339,7 @@ func (b *logBuffer) String() string {
 }
 
 // newNamespace creates a namespace of the test's own.
-func newNamespace(t *testing.T) string {
-	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "t-"}}
-	if err := env.Client.Create(context.Background(), ns); err != nil {
-		t.Fatal(err)
-	}
-	return ns.Name
-}
+func newNamespace(t *testing.T) string { return env.NewNamespace(t, "t-") }
 
 func create(t *testing.T, objs ...client.Object) {
 	t.Helper()
@@ -354,21 +350,10 @@ func create(t *testing.T, objs ...client.Object) {
 	}
 }
 
-// eventually polls cond until it holds, failing the test with cond's last explanation after a
-// generous timeout. It waits for convergence; it asserts nothing about speed.
+// eventually polls cond until it holds, for up to a generous minute.
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still not the case after 60s: %s", what, why)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(t, time.Minute, what, cond)
 }
 
 // waitCondition waits until obj's condition typ has the given status and reason, and leaves the

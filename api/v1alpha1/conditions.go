@@ -110,6 +110,14 @@ const (
 	ReasonAborted = "Aborted"
 )
 
+// UpdateCampaign event reasons, for the events that mark a wave's start and end.
+const (
+	// EventWaveStarted: a wave's devices were sent the update.
+	EventWaveStarted = "WaveStarted"
+	// EventWaveFinished: every device of a wave reported, timed out, or was stopped.
+	EventWaveFinished = "WaveFinished"
+)
+
 // StatusConditions gives the controllers one way to reach the conditions of every kind.
 func (in *FirmwareImage) StatusConditions() *[]metav1.Condition { return &in.Status.Conditions }
 

@@ -171,8 +171,13 @@ const (
 	CampaignFailed             CampaignPhase = "Failed"
 )
 
+// IsFinal reports whether a campaign in this phase has ended: Completed, Aborted or Failed.
+func (p CampaignPhase) IsFinal() bool {
+	return p == CampaignCompleted || p == CampaignAborted || p == CampaignFailed
+}
+
 // WavePhase is where one wave is.
-// +kubebuilder:validation:Enum=Pending;WaitingForApproval;Progressing;Soaking;Succeeded;Failed;Aborted
+// +kubebuilder:validation:Enum=Pending;WaitingForApproval;Starting;Progressing;Soaking;Succeeded;Failed;Aborted
 type WavePhase string
 
 // Wave phases, in the order a wave normally moves through them; Succeeded, Failed and Aborted are
@@ -180,11 +185,14 @@ type WavePhase string
 const (
 	WavePending            WavePhase = "Pending"
 	WaveWaitingForApproval WavePhase = "WaitingForApproval"
-	WaveProgressing        WavePhase = "Progressing"
-	WaveSoaking            WavePhase = "Soaking"
-	WaveSucceeded          WavePhase = "Succeeded"
-	WaveFailed             WavePhase = "Failed"
-	WaveAborted            WavePhase = "Aborted"
+	// WaveStarting: the wave's chunks are recorded and its remote campaigns are being created; a
+	// restart finds them by name and finishes the start.
+	WaveStarting    WavePhase = "Starting"
+	WaveProgressing WavePhase = "Progressing"
+	WaveSoaking     WavePhase = "Soaking"
+	WaveSucceeded   WavePhase = "Succeeded"
+	WaveFailed      WavePhase = "Failed"
+	WaveAborted     WavePhase = "Aborted"
 )
 
 // DeviceCounts counts devices by outcome. Counts only: a campaign of a million devices has a status
@@ -247,10 +255,22 @@ type WaveStatus struct {
 	// Update Service campaign was sent to them; they are counted in skipped.
 	// +optional
 	AlreadyUpdated int64 `json:"alreadyUpdated,omitempty"`
-	// remoteCampaigns is how many chunks the wave's devices were split into, one Update Service
-	// campaign each (a chunk whose devices all ran the target firmware already needs none).
+	// lateDevices joined the wave's range of points after its chunks were created (registered, or
+	// entered spec.target.filter) and were sent the update by follow-up remote campaigns; they are
+	// counted in targeted too.
+	// +optional
+	LateDevices int64 `json:"lateDevices,omitempty"`
+	// remoteCampaigns is how many Update Service campaigns the wave's current attempt created: one per
+	// chunk that had devices to update, and one per follow-up.
 	// +optional
 	RemoteCampaigns int32 `json:"remoteCampaigns,omitempty"`
+	// chunks records how the wave's range of device points is split into chunks of at most
+	// --devices-per-remote-campaign devices, one remote campaign each (compact: bucket count and
+	// cuts as varints in base64). Written before the first remote campaign of the attempt is
+	// created, so a device's chunk is fixed by its point whatever the fleet does meanwhile.
+	// +optional
+	// +kubebuilder:validation:MaxLength=262144
+	Chunks string `json:"chunks,omitempty"`
 	// attempt is the retry attempt the wave last started under.
 	// +optional
 	Attempt int32 `json:"attempt,omitempty"`

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -45,14 +44,7 @@ func TestMain(m *testing.M) {
 }
 
 // newNamespace creates a namespace of the test's own, so tests never see each other's objects.
-func newNamespace(t *testing.T) string {
-	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "t-"}}
-	if err := env.Client.Create(context.Background(), ns); err != nil {
-		t.Fatalf("creating namespace: %v", err)
-	}
-	return ns.Name
-}
+func newNamespace(t *testing.T) string { return env.NewNamespace(t, "t-") }
 
 func validFirmwareImage() *v1.FirmwareImage {
 	return &v1.FirmwareImage{
@@ -164,18 +156,44 @@ func TestBaseObjectsAreValid(t *testing.T) {
 	}
 }
 
-func TestInvalidObjectsAreRejected(t *testing.T) {
+type rejectionCase struct {
+	name      string
+	base      runtime.Object
+	mutate    func(map[string]any)
+	wantField string // the field the API server must name
+	wantMsg   string
+}
+
+// expectRejected creates each case's base object, mutated, in a namespace of the test's own, and checks
+// that the API server rejects it as Invalid, naming the field with the message.
+func expectRejected(t *testing.T, cases []rejectionCase) {
+	t.Helper()
 	ns := newNamespace(t)
-	fw, mf, uc := validFirmwareImage(), validManifest(), validCampaign()
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := unstructuredOf(t, tc.base)
+			obj.SetNamespace(ns)
+			obj.SetName(fmt.Sprintf("invalid-%d", i))
+			tc.mutate(obj.Object)
+
+			err := env.Client.Create(context.Background(), obj)
+			if err == nil {
+				t.Fatalf("created; want the API server to reject it naming %s", tc.wantField)
+			}
+			if !apierrors.IsInvalid(err) {
+				t.Fatalf("got %v; want an Invalid error", err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, tc.wantField+":") || !strings.Contains(msg, tc.wantMsg) {
+				t.Errorf("error does not name %q with %q:\n%s", tc.wantField, tc.wantMsg, msg)
+			}
+		})
+	}
+}
+
+func TestInvalidFirmwareImagesAreRejected(t *testing.T) {
+	fw := validFirmwareImage()
 	longURL := "https://firmware.example.com/" + strings.Repeat("a", 2048)
-	cases := []struct {
-		name      string
-		base      runtime.Object
-		mutate    func(map[string]any)
-		wantField string // the field the API server must name
-		wantMsg   string
-	}{
-		// FirmwareImage
+	expectRejected(t, []rejectionCase{
 		{"image without source", fw, set("spec.source", map[string]any{}), "spec.source", "exactly one of url or configMap must be set"},
 		{"image with url and configMap", fw, set("spec.source.configMap", map[string]any{"name": "cm", "key": "fw.bin"}), "spec.source", "exactly one of url or configMap must be set"},
 		{"image url without sha256", fw, unset("spec.sha256"), "spec.sha256", "sha256 is required when source.url is set"},
@@ -190,8 +208,12 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"image configMap key missing", fw, func(o map[string]any) {
 			set("spec.source", map[string]any{"configMap": map[string]any{"name": "cm"}})(o)
 		}, "spec.source.configMap.key", "Required value"},
+	})
+}
 
-		// Manifest
+func TestInvalidManifestsAreRejected(t *testing.T) {
+	mf := validManifest()
+	expectRejected(t, []rejectionCase{
 		{"manifest version two parts", mf, set("spec.version", "1.2"), "spec.version", "should match"},
 		{"manifest version part over 999", mf, set("spec.version", "1000.0.0"), "spec.version", "should match"},
 		{"manifest version leading zero", mf, set("spec.version", "01.2.3"), "spec.version", "should match"},
@@ -221,8 +243,12 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		}, "spec.suit.sequenceNumber", "greater than or equal to 1"},
 		{"manifest signing key name empty", mf, set("spec.signingKey.secretRef.name", ""), "spec.signingKey.secretRef.name", "should be at least 1 chars long"},
 		{"manifest image ref invalid", mf, set("spec.firmwareImageRef.name", "Fw_1"), "spec.firmwareImageRef.name", "should match"},
+	})
+}
 
-		// UpdateCampaign
+func TestInvalidCampaignsAreRejected(t *testing.T) {
+	uc := validCampaign()
+	expectRejected(t, []rejectionCase{
 		{"campaign without manifestRef", uc, unset("spec.manifestRef"), "spec.manifestRef", "Required value"},
 		{"campaign no waves", uc, set("spec.waves", []any{}), "spec.waves", "should have at least 1 items"},
 		{"campaign too many waves", uc, set("spec.waves", waves(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, "100%")), "spec.waves", "must have at most 20 items"},
@@ -247,26 +273,7 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"campaign deviceTimeout zero", uc, set("spec.deviceTimeout", "0s"), "spec.deviceTimeout", "deviceTimeout must be a positive duration"},
 		{"campaign filter malformed", uc, set("spec.target.filter", "region=eu&&state=registered"), "spec.target.filter", "should match"},
 		{"campaign maxDevices zero", uc, set("spec.target.maxDevices", int64(0)), "spec.target.maxDevices", "greater than or equal to 1"},
-	}
-	for i, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			obj := unstructuredOf(t, tc.base)
-			obj.SetNamespace(ns)
-			obj.SetName(fmt.Sprintf("invalid-%d", i))
-			tc.mutate(obj.Object)
-
-			err := env.Client.Create(context.Background(), obj)
-			if err == nil {
-				t.Fatalf("created; want the API server to reject it naming %s", tc.wantField)
-			}
-			if !apierrors.IsInvalid(err) {
-				t.Fatalf("got %v; want an Invalid error", err)
-			}
-			if msg := err.Error(); !strings.Contains(msg, tc.wantField+":") || !strings.Contains(msg, tc.wantMsg) {
-				t.Errorf("error does not name %q with %q:\n%s", tc.wantField, tc.wantMsg, msg)
-			}
-		})
-	}
+	})
 }
 
 func TestSpecIsImmutable(t *testing.T) {

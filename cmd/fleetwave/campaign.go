@@ -314,7 +314,7 @@ func decideApproval(uc *v1.UpdateCampaign, wave string) (approval, error) {
 // waitingApproval is what approve without a wave does: let the current wave start when it is Manual
 // and waits, or accept its result when failures pause the campaign.
 func waitingApproval(uc *v1.UpdateCampaign) (approval, error) {
-	if isFinal(uc.Status.Phase) {
+	if uc.Status.Phase.IsFinal() {
 		return approval{}, fmt.Errorf("%w: the campaign is %s", errNoWaveWaiting, uc.Status.Phase)
 	}
 	waves := uc.Spec.Waves
@@ -350,7 +350,7 @@ func pausedByFailures(uc *v1.UpdateCampaign) bool {
 func abortCampaign(ctx context.Context, c client.Client, key client.ObjectKey) (string, error) {
 	var already bool
 	_, err := changeStatus(ctx, c, key, func(uc *v1.UpdateCampaign) error {
-		if isFinal(uc.Status.Phase) {
+		if uc.Status.Phase.IsFinal() {
 			return fmt.Errorf("%w: it is %s", errCampaignFinished, uc.Status.Phase)
 		}
 		already = uc.Status.Abort
@@ -468,11 +468,6 @@ func phaseName(uc *v1.UpdateCampaign) string {
 		return "not reconciled yet"
 	}
 	return string(uc.Status.Phase)
-}
-
-// isFinal reports whether a campaign has ended: Completed, Aborted or Failed.
-func isFinal(phase v1.CampaignPhase) bool {
-	return phase == v1.CampaignCompleted || phase == v1.CampaignAborted || phase == v1.CampaignFailed
 }
 
 // waveStarted reports whether the controller has started the named wave.

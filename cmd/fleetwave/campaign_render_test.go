@@ -80,13 +80,45 @@ func normalized(text string) []string {
 	return lines
 }
 
-func TestRenderCampaign(t *testing.T) {
-	tests := []struct {
-		name   string
-		uc     *v1.UpdateCampaign
-		want   []string // lines that must appear, with spaces collapsed
-		absent []string // substrings that must not appear
-	}{
+// pausedEarlyAccepted is soakingEarly paused by failures in its second wave (early), with the results of
+// early and half accepted and half and rest approved.
+func pausedEarlyAccepted() *v1.UpdateCampaign {
+	uc := soakingEarly()
+	uc.Status.Phase = v1.CampaignPaused
+	uc.Status.Waves[1].Phase = v1.WaveFailed
+	uc.Status.ApprovedWaves = []string{"half", "rest"}
+	uc.Status.AcceptedWaves = []string{"early", "half"}
+	return uc
+}
+
+// failedAfterARetry is soakingEarly failed at its second wave, with an abort and a retry (attempt 2)
+// requested, and its spec paused since the controller last saw it (generation 3, observed 2).
+func failedAfterARetry() *v1.UpdateCampaign {
+	uc := soakingEarly()
+	uc.Generation = 3
+	uc.Spec.Paused = true
+	uc.Status.ObservedGeneration = 2
+	uc.Status.Phase = v1.CampaignFailed
+	uc.Status.Abort = true
+	uc.Status.Attempt = 2
+	uc.Status.CompletedAt = at(-time.Minute)
+	uc.Status.Waves[1].Phase = v1.WaveFailed
+	uc.Status.Conditions = []metav1.Condition{
+		condition(v1.ConditionStalled, "True", v1.ReasonSuccessThresholdNotMet, "wave early: 95 of 99 succeeded, below 97"),
+	}
+	return uc
+}
+
+type renderCase struct {
+	name   string
+	uc     *v1.UpdateCampaign
+	want   []string // lines that must appear, with spaces collapsed
+	absent []string // substrings that must not appear
+}
+
+// renderCampaignCases are campaigns at points of their life, with what `fleetwave campaign` shows of each.
+func renderCampaignCases() []renderCase {
+	return []renderCase{
 		{
 			name: "not reconciled yet",
 			uc:   fourWaves(),
@@ -127,14 +159,7 @@ func TestRenderCampaign(t *testing.T) {
 		},
 		{
 			name: "paused by failures, the wave's result accepted",
-			uc: func() *v1.UpdateCampaign {
-				uc := soakingEarly()
-				uc.Status.Phase = v1.CampaignPaused
-				uc.Status.Waves[1].Phase = v1.WaveFailed
-				uc.Status.ApprovedWaves = []string{"half", "rest"}
-				uc.Status.AcceptedWaves = []string{"early", "half"}
-				return uc
-			}(),
+			uc:   pausedEarlyAccepted(),
 			want: []string{
 				"Phase: Paused",
 				"canary Succeeded Auto 10 10 10 0 0 0 30m ago 25m ago -",
@@ -146,21 +171,7 @@ func TestRenderCampaign(t *testing.T) {
 		},
 		{
 			name: "failed after an abort and a retry, spec changed since",
-			uc: func() *v1.UpdateCampaign {
-				uc := soakingEarly()
-				uc.Generation = 3
-				uc.Spec.Paused = true
-				uc.Status.ObservedGeneration = 2
-				uc.Status.Phase = v1.CampaignFailed
-				uc.Status.Abort = true
-				uc.Status.Attempt = 2
-				uc.Status.CompletedAt = at(-time.Minute)
-				uc.Status.Waves[1].Phase = v1.WaveFailed
-				uc.Status.Conditions = []metav1.Condition{
-					condition(v1.ConditionStalled, "True", v1.ReasonSuccessThresholdNotMet, "wave early: 95 of 99 succeeded, below 97"),
-				}
-				return uc
-			}(),
+			uc:   failedAfterARetry(),
 			want: []string{
 				"Phase: Failed",
 				"Finished: 60s ago",
@@ -173,7 +184,10 @@ func TestRenderCampaign(t *testing.T) {
 			absent: []string{"Ready ", "Progressing True"},
 		},
 	}
-	for _, tt := range tests {
+}
+
+func TestRenderCampaign(t *testing.T) {
+	for _, tt := range renderCampaignCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			got := renderCampaign(tt.uc, renderNow)
 			lines := normalized(got)

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -90,14 +89,7 @@ func userKubeconfig(t *testing.T, user string) string {
 	return path
 }
 
-func newNamespace(t *testing.T) string {
-	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "cli-"}}
-	if err := env.Client.Create(context.Background(), ns); err != nil {
-		t.Fatalf("creating namespace: %v", err)
-	}
-	return ns.Name
-}
+func newNamespace(t *testing.T) string { return env.NewNamespace(t, "cli-") }
 
 // createCampaign stores fourWaves in a namespace of the test's own and returns its key.
 func createCampaign(t *testing.T) client.ObjectKey {
@@ -210,13 +202,9 @@ func containsFields(text, want string) bool {
 // waitForOutput waits until the command has printed want, or fails after a generous deadline.
 func waitForOutput(t *testing.T, out *syncBuffer, want string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !containsFields(out.String(), want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the command never printed %q; it printed:\n%s", want, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, 30*time.Second, "the command's output", func() (bool, string) {
+		return containsFields(out.String(), want), fmt.Sprintf("it never printed %q; it printed:\n%s", want, out.String())
+	})
 }
 
 func TestStatusPrintsOnce(t *testing.T) {

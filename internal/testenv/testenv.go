@@ -4,14 +4,19 @@
 package testenv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
+	"time"
 
 	"go.uber.org/zap/zapcore"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -114,4 +119,32 @@ func assetsDir(root string) (string, error) {
 		return "", fmt.Errorf("building the envtest control plane with hack/setup-envtest.sh: %w", err)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// NewNamespace creates a namespace of the test's own, named from prefix, so tests never see each
+// other's objects.
+func (e *Env) NewNamespace(t testing.TB, prefix string) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix}}
+	if err := e.Client.Create(context.Background(), ns); err != nil {
+		t.Fatalf("creating namespace: %v", err)
+	}
+	return ns.Name
+}
+
+// Eventually polls cond until it holds, failing the test with cond's last explanation once timeout
+// has passed. It waits for convergence; it asserts nothing about speed.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, why := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still not the case after %v: %s", what, timeout, why)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -60,7 +60,6 @@ type result struct {
 func rolloutAt(b *testing.B, devices int) result {
 	b.Helper()
 	b.StopTimer()
-	ctx := context.Background()
 	env, err := testenv.Start()
 	if err != nil {
 		b.Fatal(err)
@@ -70,72 +69,15 @@ func rolloutAt(b *testing.B, devices int) result {
 	bin := buildBinaries(b, env.RepoRoot, dir)
 
 	// Keys, the simulator and the operator, as the demo runs them.
-	run(b, bin["fleetwave"], "init", "--domain", "example.com", "--model", "thermostat", "--out", filepath.Join(dir, "keys"))
-	write(b, filepath.Join(dir, "api-key"), "ak_scale_benchmark")
-	write(b, filepath.Join(dir, "profile.json"), `{"time_scale": 0, "latency": {"kind": "fixed", "median": "0s"}}`)
 	simAddr, metricsAddr := freeAddr(b), freeAddr(b)
-	start(b, filepath.Join(dir, "sim.log"), nil, bin["fleetwave"], "sim", "--listen", simAddr,
-		"--api-key-file", filepath.Join(dir, "api-key"), "--devices", strconv.Itoa(devices),
-		"--domain", "example.com", "--model", "thermostat", "--trust-key", filepath.Join(dir, "keys", "update.crt.pem"),
-		"--profile", filepath.Join(dir, "profile.json"))
-	waitPort(b, simAddr)
-
-	user, err := env.AddUser("scale", "system:masters")
-	if err != nil {
-		b.Fatal(err)
-	}
-	kubeconfig, err := user.KubeConfig()
-	if err != nil {
-		b.Fatal(err)
-	}
-	write(b, filepath.Join(dir, "kubeconfig"), string(kubeconfig))
-	c := env.Client
-	mustCreate(b, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleetwave-system"}})
-	mustCreate(b, c, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "fleetwave-system", Name: "fleetwave-api-key"},
-		Data: map[string][]byte{"api-key": []byte("ak_scale_benchmark")}})
-	operator := start(b, filepath.Join(dir, "operator.log"), []string{"KUBECONFIG=" + filepath.Join(dir, "kubeconfig")},
-		bin["manager"], "--update-service-url", "http://"+simAddr, "--metrics-bind-address", metricsAddr,
-		"--metrics-secure=false", "--health-probe-bind-address", "0", "--campaign-poll-interval", "1s",
-		"--update-service-qps", "500", "--update-service-burst", "500")
+	startSimulator(b, bin["fleetwave"], dir, simAddr, devices)
+	operator := startOperator(b, env, bin["manager"], dir, simAddr, metricsAddr)
 
 	ns := "default"
-	keyPEM, certPEM := read(b, filepath.Join(dir, "keys", "update.key.pem")), read(b, filepath.Join(dir, "keys", "update.crt.pem"))
-	mustCreate(b, c, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "signing-key"},
-		Type: corev1.SecretTypeTLS, Data: map[string][]byte{corev1.TLSPrivateKeyKey: []byte(keyPEM), corev1.TLSCertKey: []byte(certPEM)}})
-	mustCreate(b, c, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "fw"},
-		BinaryData: map[string][]byte{"fw.bin": make([]byte, 64<<10)}})
-	mustCreate(b, c, &v1.FirmwareImage{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "fw"},
-		Spec: v1.FirmwareImageSpec{Source: v1.FirmwareImageSource{ConfigMap: &v1.ConfigMapKeyReference{Name: "fw", Key: "fw.bin"}}}})
-	mf := &v1.Manifest{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "fw-1.1.0"}, Spec: v1.ManifestSpec{
-		FirmwareImageRef: v1.LocalObjectReference{Name: "fw"}, Version: "1.1.0",
-		Vendor: v1.VendorSpec{Domain: "example.com"}, DeviceClass: v1.DeviceClassSpec{ModelName: "thermostat"},
-		SigningKey: v1.SigningKeySpec{SecretRef: v1.LocalObjectReference{Name: "signing-key"}}}}
-	mustCreate(b, c, mf)
-	waitFor(b, 2*time.Minute, "the manifest is published", func() bool {
-		_ = c.Get(ctx, client.ObjectKeyFromObject(mf), mf)
-		return meta.IsStatusConditionTrue(mf.Status.Conditions, v1.ConditionReady)
-	})
+	publishManifest(b, env.Client, dir, ns)
 	writesBefore, callsBefore := scrape(b, metricsAddr)
 
-	// The measured part: the default waves (1%, 10%, 50%, rest), no soak.
-	uc := &v1.UpdateCampaign{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "fleet"},
-		Spec: v1.UpdateCampaignSpec{ManifestRef: v1.LocalObjectReference{Name: "fw-1.1.0"}}}
-	b.StartTimer()
-	began := time.Now()
-	mustCreate(b, c, uc)
-	var firstWave time.Duration
-	waitFor(b, 30*time.Minute, "the campaign completes", func() bool {
-		if err := c.Get(ctx, client.ObjectKeyFromObject(uc), uc); err != nil {
-			return false
-		}
-		if firstWave == 0 && len(uc.Status.Waves) > 0 && uc.Status.Waves[0].StartedAt != nil {
-			firstWave = time.Since(began)
-		}
-		return uc.Status.Phase == v1.CampaignCompleted || uc.Status.Phase == v1.CampaignFailed || uc.Status.Phase == v1.CampaignPaused
-	})
-	total := time.Since(began)
-	b.StopTimer()
-
+	uc, total, firstWave := rollOut(b, env.Client, ns)
 	if uc.Status.Phase != v1.CampaignCompleted || uc.Status.Totals.Succeeded != int64(devices) {
 		b.Fatalf("the rollout ended %s with totals %+v, want Completed with %d succeeded", uc.Status.Phase, uc.Status.Totals, devices)
 	}
@@ -149,6 +91,90 @@ func rolloutAt(b *testing.B, devices int) result {
 		}
 	}
 	return r
+}
+
+// startSimulator creates the signing keys in dir/keys and starts `fleetwave sim` on addr with that
+// many devices trusting them, at time scale 0, and waits until it listens.
+func startSimulator(b *testing.B, fleetwave, dir, addr string, devices int) {
+	b.Helper()
+	run(b, fleetwave, "init", "--domain", "example.com", "--model", "thermostat", "--out", filepath.Join(dir, "keys"))
+	write(b, filepath.Join(dir, "api-key"), "ak_scale_benchmark")
+	write(b, filepath.Join(dir, "profile.json"), `{"time_scale": 0, "latency": {"kind": "fixed", "median": "0s"}}`)
+	start(b, filepath.Join(dir, "sim.log"), nil, fleetwave, "sim", "--listen", addr,
+		"--api-key-file", filepath.Join(dir, "api-key"), "--devices", strconv.Itoa(devices),
+		"--domain", "example.com", "--model", "thermostat", "--trust-key", filepath.Join(dir, "keys", "update.crt.pem"),
+		"--profile", filepath.Join(dir, "profile.json"))
+	waitPort(b, addr)
+}
+
+// startOperator starts the operator as a cluster admin of env, against the simulator on simAddr, with
+// its API key Secret in place and its metrics on metricsAddr.
+func startOperator(b *testing.B, env *testenv.Env, manager, dir, simAddr, metricsAddr string) *exec.Cmd {
+	b.Helper()
+	user, err := env.AddUser("scale", "system:masters")
+	if err != nil {
+		b.Fatal(err)
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		b.Fatal(err)
+	}
+	write(b, filepath.Join(dir, "kubeconfig"), string(kubeconfig))
+	c := env.Client
+	mustCreate(b, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleetwave-system"}})
+	mustCreate(b, c, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "fleetwave-system", Name: "fleetwave-api-key"},
+		Data: map[string][]byte{"api-key": []byte("ak_scale_benchmark")}})
+	return start(b, filepath.Join(dir, "operator.log"), []string{"KUBECONFIG=" + filepath.Join(dir, "kubeconfig")},
+		manager, "--update-service-url", "http://"+simAddr, "--metrics-bind-address", metricsAddr,
+		"--metrics-secure=false", "--health-probe-bind-address", "0", "--campaign-poll-interval", "1s",
+		"--update-service-qps", "500", "--update-service-burst", "500")
+}
+
+// publishManifest creates, in ns, the signing key Secret from dir/keys, a 64 KiB firmware image and
+// the Manifest fw-1.1.0 for it, and waits until the operator has published the manifest.
+func publishManifest(b *testing.B, c client.Client, dir, ns string) {
+	b.Helper()
+	keyPEM, certPEM := read(b, filepath.Join(dir, "keys", "update.key.pem")), read(b, filepath.Join(dir, "keys", "update.crt.pem"))
+	mustCreate(b, c, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "signing-key"},
+		Type: corev1.SecretTypeTLS, Data: map[string][]byte{corev1.TLSPrivateKeyKey: []byte(keyPEM), corev1.TLSCertKey: []byte(certPEM)}})
+	mustCreate(b, c, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "fw"},
+		BinaryData: map[string][]byte{"fw.bin": make([]byte, 64<<10)}})
+	mustCreate(b, c, &v1.FirmwareImage{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "fw"},
+		Spec: v1.FirmwareImageSpec{Source: v1.FirmwareImageSource{ConfigMap: &v1.ConfigMapKeyReference{Name: "fw", Key: "fw.bin"}}}})
+	mf := &v1.Manifest{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "fw-1.1.0"}, Spec: v1.ManifestSpec{
+		FirmwareImageRef: v1.LocalObjectReference{Name: "fw"}, Version: "1.1.0",
+		Vendor: v1.VendorSpec{Domain: "example.com"}, DeviceClass: v1.DeviceClassSpec{ModelName: "thermostat"},
+		SigningKey: v1.SigningKeySpec{SecretRef: v1.LocalObjectReference{Name: "signing-key"}}}}
+	mustCreate(b, c, mf)
+	waitFor(b, 2*time.Minute, "the manifest is published", func() bool {
+		_ = c.Get(context.Background(), client.ObjectKeyFromObject(mf), mf)
+		return meta.IsStatusConditionTrue(mf.Status.Conditions, v1.ConditionReady)
+	})
+}
+
+// rollOut is the measured part: it applies a campaign of the default waves (1%, 10%, 50%, rest), no
+// soak, with the benchmark timer running, and waits until the campaign ends. It returns the campaign as
+// it ended, the time from apply to its end, and the time from apply until its first wave started.
+func rollOut(b *testing.B, c client.Client, ns string) (uc *v1.UpdateCampaign, total, firstWave time.Duration) {
+	b.Helper()
+	ctx := context.Background()
+	uc = &v1.UpdateCampaign{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "fleet"},
+		Spec: v1.UpdateCampaignSpec{ManifestRef: v1.LocalObjectReference{Name: "fw-1.1.0"}}}
+	b.StartTimer()
+	began := time.Now()
+	mustCreate(b, c, uc)
+	waitFor(b, 30*time.Minute, "the campaign completes", func() bool {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(uc), uc); err != nil {
+			return false
+		}
+		if firstWave == 0 && len(uc.Status.Waves) > 0 && uc.Status.Waves[0].StartedAt != nil {
+			firstWave = time.Since(began)
+		}
+		return uc.Status.Phase == v1.CampaignCompleted || uc.Status.Phase == v1.CampaignFailed || uc.Status.Phase == v1.CampaignPaused
+	})
+	total = time.Since(began)
+	b.StopTimer()
+	return uc, total, firstWave
 }
 
 // buildBinaries builds the operator and the CLI as `make build` does.

@@ -1,0 +1,227 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
+	"github.com/fleetwave/fleetwave/internal/pelion"
+)
+
+// remoteCampaigns keeps an UpdateCampaign's books on its Update Service campaigns: their
+// deterministic names, the description that finds a wave's campaigns whatever status recorded, and
+// create-or-adopt, stop and observe. A rollout run and deletion both use it.
+type remoteCampaigns struct {
+	svc pelion.UpdateService
+	uc  *v1.UpdateCampaign
+}
+
+// chunkRef names one remote campaign of a wave: the main campaign of a chunk (followUp < 0), or one of
+// the follow-ups that send the update to devices that joined the chunk after it was created.
+type chunkRef struct {
+	wave     int
+	attempt  int32
+	chunk    int
+	followUp int
+}
+
+// name is the remote campaign's deterministic name: a crash between creating it and recording it is
+// resolved by finding it again by name.
+func (rc remoteCampaigns) name(ref chunkRef) string {
+	q := fmt.Sprintf("/w%d.a%d.c%d", ref.wave, ref.attempt, ref.chunk)
+	if ref.followUp >= 0 {
+		q += ".f" + strconv.Itoa(ref.followUp)
+	}
+	return RemoteName(rc.uc, q)
+}
+
+// parse reads a name that name made; ok is false for any other.
+func (rc remoteCampaigns) parse(name string) (ref chunkRef, ok bool) {
+	_, q, found := strings.Cut(name, "@"+string(rc.uc.UID)+"/")
+	if !found {
+		return ref, false
+	}
+	parts := strings.Split(q, ".")
+	if len(parts) != 3 && len(parts) != 4 {
+		return ref, false
+	}
+	ref.followUp = -1
+	fields := []struct {
+		prefix string
+		into   func(int)
+	}{
+		{"w", func(n int) { ref.wave = n }},
+		{"a", func(n int) { ref.attempt = int32(n) }},
+		{"c", func(n int) { ref.chunk = n }},
+		{"f", func(n int) { ref.followUp = n }},
+	}
+	for i, part := range parts {
+		digits, found := strings.CutPrefix(part, fields[i].prefix)
+		n, err := strconv.Atoi(digits)
+		if !found || err != nil || n < 0 || n > math.MaxInt32 {
+			return ref, false
+		}
+		fields[i].into(n)
+	}
+	return ref, true
+}
+
+// description is the description every remote campaign of a wave carries, whatever its attempt and
+// chunk: a wave's campaigns are listed by it, so none is missed even when the status that counted
+// them was lost.
+func (rc remoteCampaigns) description(wave int) string {
+	return fmt.Sprintf("UpdateCampaign %s/%s wave %d (%s)", rc.uc.Namespace, rc.uc.Name, wave, rc.uc.UID)
+}
+
+// campaignPageSize keeps a page of remote campaigns, each pinning up to thousands of ids in its
+// filter, to a few megabytes.
+const campaignPageSize = 50
+
+// each hands fn every remote campaign of wave k, page by page.
+func (rc remoteCampaigns) each(ctx context.Context, k int, fn func(pelion.Campaign, chunkRef) error) error {
+	opts := pelion.ListOptions{Limit: campaignPageSize, Filter: pelion.Filter{}.Eq("description", rc.description(k))}
+	for remote, err := range pelion.All(ctx, opts, rc.svc.ListCampaigns) {
+		if err != nil {
+			return serviceError("listing a wave's remote campaigns", err)
+		}
+		if ref, ok := rc.parse(remote.Name); ok && ref.wave == k {
+			if err := fn(remote, ref); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// create creates and starts the remote campaign ref pinning ids, or adopts the one that already has
+// its name: one an interrupted reconcile created, or one whose create answered 409 because it raced
+// a lost response.
+func (rc remoteCampaigns) create(ctx context.Context, ref chunkRef, fleet pelion.Filter, manifestID string, ids []string) error {
+	name := rc.name(ref)
+	remote, err := rc.svc.CreateCampaign(ctx, pelion.CampaignCreate{
+		Name:        name,
+		Description: rc.description(ref.wave),
+		// The fleet filter too: a device that left spec.target.filter before the campaign
+		// starts is not sent the update.
+		DeviceFilter:   fleet.And(pelion.Filter{}.In("id", ids...)).String(),
+		RootManifestID: manifestID,
+	})
+	if pelion.IsConflict(err) {
+		remote, err = rc.svc.FindCampaignByName(ctx, name)
+	}
+	if err != nil {
+		return serviceError("creating a remote campaign", err)
+	}
+	return rc.start(ctx, *remote)
+}
+
+// start starts a remote campaign still in draft.
+func (rc remoteCampaigns) start(ctx context.Context, remote pelion.Campaign) error {
+	if remote.Phase != pelion.PhaseDraft {
+		return nil
+	}
+	if err := rc.svc.StartCampaign(ctx, remote.ID); err != nil && !pelion.IsConflict(err) {
+		return serviceError("starting a remote campaign", err)
+	}
+	return nil
+}
+
+// stop stops the remote campaigns of wave k under attempts before the given one that still send to
+// devices, and deletes those never started. It reports whether all of them have settled: none is
+// running or stopping any more, so no device of theirs can still be updating.
+func (rc remoteCampaigns) stop(ctx context.Context, k int, before int32) (settled bool, err error) {
+	settled = true
+	err = rc.each(ctx, k, func(remote pelion.Campaign, ref chunkRef) error {
+		switch {
+		case ref.attempt >= before || remote.Phase.Finished():
+			return nil
+		case remote.Phase == pelion.PhaseDraft:
+			if err := rc.svc.DeleteCampaign(ctx, remote.ID); err != nil {
+				return serviceError("deleting a remote campaign never started", err)
+			}
+			return nil
+		case remote.Phase == pelion.PhaseStopping:
+			settled = false
+			return nil
+		}
+		settled = false
+		if err := rc.svc.StopCampaign(ctx, remote.ID); err != nil && !pelion.IsConflict(err) && !pelion.IsNotFound(err) {
+			return serviceError("stopping a remote campaign", err)
+		}
+		return nil
+	})
+	return settled, err
+}
+
+// stopAll stops every remote campaign of wave k, whatever its attempt.
+func (rc remoteCampaigns) stopAll(ctx context.Context, k int) error {
+	_, err := rc.stop(ctx, k, math.MaxInt32)
+	return err
+}
+
+// remoteCounts are a wave attempt's device outcomes summed over its remote campaigns.
+type remoteCounts struct {
+	campaigns                            int32
+	targeted, succeeded, failed, skipped int64
+	pending                              int64
+	left                                 int64 // pinned, but gone from the fleet or the filter before their campaign selected them
+}
+
+// observe sums the metrics of wave k's remote campaigns under attempt.
+func (rc remoteCampaigns) observe(ctx context.Context, k int, attempt int32) (remoteCounts, error) {
+	var sum remoteCounts
+	err := rc.each(ctx, k, func(remote pelion.Campaign, ref chunkRef) error {
+		if ref.attempt != attempt {
+			return nil
+		}
+		pinned := pinnedDevices(remote.DeviceFilter)
+		sum.campaigns++
+		sum.targeted += pinned
+		if remote.Phase == pelion.PhaseDraft {
+			sum.pending += pinned
+			return nil
+		}
+		m, err := rc.svc.CampaignMetrics(ctx, remote.ID)
+		switch {
+		case pelion.IsNotFound(err):
+			sum.pending += pinned // not started yet
+			return nil
+		case err != nil:
+			return serviceError("reading a remote campaign's metrics", err)
+		}
+		selected := int64(m.TotalCount)
+		if selected == 0 && !remote.Phase.Finished() {
+			sum.pending += pinned // starting: its devices are not selected yet
+			return nil
+		}
+		sum.succeeded += int64(m.SuccessCount)
+		sum.failed += int64(m.FailedCount)
+		sum.skipped += int64(m.SkippedCount)
+		sum.pending += int64(m.PendingCount)
+		sum.left += max(pinned-selected, 0)
+		return nil
+	})
+	return sum, err
+}
+
+// pinnedDevices counts the device ids a remote campaign's id__in filter pins.
+func pinnedDevices(deviceFilter string) int64 {
+	return int64(len(pinnedIDs(deviceFilter)))
+}
+
+// pinnedIDs are the device ids a remote campaign's id__in filter pins.
+func pinnedIDs(deviceFilter string) []string {
+	f, err := pelion.ParseFilter(deviceFilter)
+	if err != nil {
+		return nil
+	}
+	for _, c := range f.Conditions() {
+		if c.Field == "id" {
+			return c.Values
+		}
+	}
+	return nil
+}

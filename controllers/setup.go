@@ -1,0 +1,56 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+)
+
+// Options are what the three reconcilers share and what only one of them needs.
+type Options struct {
+	// Service reaches the Update Service.
+	Service UpdateServiceProvider
+	// Clock gives every reconciler its time; a test may fake it.
+	Clock clock.PassiveClock
+	// ImageHTTPClient fetches FirmwareImage sources from spec.source.url.
+	ImageHTTPClient *http.Client
+	// PollInterval is how often a running wave's remote campaigns are polled.
+	PollInterval time.Duration
+	// DevicesPerRemoteCampaign bounds how many device ids one remote campaign pins.
+	DevicesPerRemoteCampaign int
+}
+
+// Setup registers the field indexes and the FirmwareImage, Manifest and UpdateCampaign reconcilers
+// with mgr: the one wiring the operator and the integration tests both run.
+func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
+	if err := SetupIndexes(ctx, mgr); err != nil {
+		return fmt.Errorf("setting up field indexes: %w", err)
+	}
+	images := &FirmwareImageReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Service: o.Service,
+		Recorder: mgr.GetEventRecorder("fleetwave-firmwareimage"), Clock: o.Clock, HTTPClient: o.ImageHTTPClient,
+	}
+	if err := images.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the FirmwareImage controller: %w", err)
+	}
+	manifests := &ManifestReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Service: o.Service,
+		Recorder: mgr.GetEventRecorder("fleetwave-manifest"), Clock: o.Clock,
+	}
+	if err := manifests.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the Manifest controller: %w", err)
+	}
+	campaigns := &UpdateCampaignReconciler{
+		Client: mgr.GetClient(), Service: o.Service,
+		Recorder: mgr.GetEventRecorder("fleetwave-updatecampaign"), Clock: o.Clock,
+		PollInterval: o.PollInterval, DevicesPerRemoteCampaign: o.DevicesPerRemoteCampaign,
+	}
+	if err := campaigns.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the UpdateCampaign controller: %w", err)
+	}
+	return nil
+}
