@@ -336,11 +336,5 @@ func waitPort(b *testing.B, addr string) {
 
 func waitFor(b *testing.B, timeout time.Duration, what string, cond func() bool) {
 	b.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			b.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Eventually(b, timeout, what, func() (bool, string) { return cond(), "timed out" })
 }
