@@ -143,7 +143,7 @@ func runManifestCreate(cmd *cobra.Command, o createOptions) error {
 	if err != nil {
 		return err
 	}
-	keyPEM, err := os.ReadFile(o.keyFile)
+	keyPEM, err := readFileLimited(o.keyFile, maxKeyFile, "a key file")
 	if err != nil {
 		return fmt.Errorf("--key: %w", err)
 	}
@@ -209,7 +209,7 @@ func (o createOptions) spec(flags *pflag.FlagSet) (manifest.Spec, error) {
 		}
 	}
 	if o.vendorDataFile != "" {
-		if spec.VendorData, err = os.ReadFile(o.vendorDataFile); err != nil {
+		if spec.VendorData, err = readFileLimited(o.vendorDataFile, manifest.MaxManifestSize, "vendor data (it goes into a manifest)"); err != nil {
 			return manifest.Spec{}, fmt.Errorf("--vendor-data: %w", err)
 		}
 	}
@@ -231,24 +231,8 @@ func hashFile(path string) ([]byte, uint64, error) {
 	return h.Sum(nil), uint64(n), nil
 }
 
-// maxManifestFile bounds what verify and inspect read: a manifest is at most 2 KiB, so anything much
-// larger is not one and is not worth loading.
-const maxManifestFile = 64 << 10
-
 func readManifestFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxManifestFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxManifestFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes; not a manifest", path, maxManifestFile)
-	}
-	return data, nil
+	return readFileLimited(path, maxManifestFile, "a manifest file")
 }
 
 type verifyOptions struct {
@@ -310,7 +294,7 @@ func runManifestVerify(out io.Writer, o verifyOptions, path string) error {
 // loadVerificationKey reads a public key or certificate; with allowPrivate, a private key file
 // stands for its public half.
 func loadVerificationKey(path string, allowPrivate bool) (crypto.PublicKey, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFileLimited(path, maxKeyFile, "a key or certificate file")
 	if err != nil {
 		return nil, err
 	}

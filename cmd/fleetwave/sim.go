@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -30,6 +29,7 @@ type simOptions struct {
 	profile    string
 	seed       int64
 	publicURL  string
+	timeouts   sim.Timeouts // the zero value means sim.DefaultTimeouts
 }
 
 func newSimCmd() *cobra.Command {
@@ -58,13 +58,18 @@ only on loopback.`,
 	f.StringVar(&o.profile, "profile", "", "JSON device profile (latency, failures, offline fraction, time scale, faults)")
 	f.Int64Var(&o.seed, "seed", 1, "seed for every random choice, so runs are reproducible")
 	f.StringVar(&o.publicURL, "public-url", "", "URL prefix for the links the simulator hands out (default: the request's host)")
+	def := sim.DefaultTimeouts()
+	f.DurationVar(&o.timeouts.ReadHeader, "read-header-timeout", def.ReadHeader, "most time a client may take to send a request's headers")
+	f.DurationVar(&o.timeouts.Read, "read-timeout", def.Read, "most time a client may take to send a whole request, body included")
+	f.DurationVar(&o.timeouts.BodyIdle, "body-idle-timeout", def.BodyIdle, "most time a request body may make no progress")
+	f.DurationVar(&o.timeouts.Idle, "idle-timeout", def.Idle, "most time a kept-alive connection may wait for its next request")
 	_ = cmd.MarkFlagRequired("api-key-file")
 	return cmd
 }
 
 // simConfig turns the flags into a simulator configuration.
 func simConfig(o simOptions) (sim.Config, error) {
-	key, err := os.ReadFile(o.apiKeyFile)
+	key, err := readFileLimited(o.apiKeyFile, maxKeyFile, "an API key file")
 	if err != nil {
 		return sim.Config{}, fmt.Errorf("reading the API key: %w", err)
 	}
@@ -94,7 +99,7 @@ func simConfig(o simOptions) (sim.Config, error) {
 }
 
 func readTrustKey(path string) (crypto.PublicKey, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFileLimited(path, maxKeyFile, "a key or certificate file")
 	if err != nil {
 		return nil, fmt.Errorf("--trust-key: %w", err)
 	}
@@ -125,7 +130,11 @@ func runSim(ctx context.Context, o simOptions, out io.Writer, ready chan<- strin
 	if ready != nil {
 		ready <- url
 	}
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	timeouts := o.timeouts
+	if timeouts == (sim.Timeouts{}) {
+		timeouts = sim.DefaultTimeouts()
+	}
+	srv := sim.NewHTTPServer(s.Handler(), timeouts)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -9,13 +10,19 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fleetwave/fleetwave/internal/manifest"
 	"github.com/fleetwave/fleetwave/internal/pelion"
+	"github.com/fleetwave/fleetwave/internal/pelion/sim"
 )
 
 func writeFile(t *testing.T, name string, data []byte) string {
@@ -110,5 +117,104 @@ func TestSimCommandRequiresAnAPIKeyFile(t *testing.T) {
 	root.SetErr(&bytes.Buffer{})
 	if err := root.Execute(); err == nil || !strings.Contains(err.Error(), "api-key-file") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// startSim runs `fleetwave sim` with opts until the test ends and returns its URL.
+func startSim(t *testing.T, opts simOptions) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- runSim(ctx, opts, io.Discard, ready) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	select {
+	case url := <-ready:
+		return url
+	case err := <-done:
+		t.Fatalf("sim exited: %v", err)
+		return ""
+	}
+}
+
+// trickleRequest sends a POST's headers, declaring a body of length bytes, and then body a byte every
+// 20ms. It returns the status line the server answers with ("" when it hangs up without one) and how
+// long it took; "still open" when it has done neither after 5s.
+func trickleRequest(t *testing.T, addr, apiKey string, length int, body []byte) (string, time.Duration) {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	start := time.Now()
+	fmt.Fprintf(conn, "POST /v3/update-campaigns HTTP/1.1\r\nHost: sim\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n", apiKey, length)
+	go func() {
+		for _, b := range body {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if _, err := conn.Write([]byte{b}); err != nil {
+				return
+			}
+		}
+	}()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "still open", time.Since(start)
+	}
+	return strings.TrimSpace(line), time.Since(start)
+}
+
+// `fleetwave sim` serves with read timeouts: a client trickling its request body is answered 408
+// once the configured bound passes, instead of holding the connection open.
+func TestSimCommandCutsOffTrickledRequests(t *testing.T) {
+	const bound = 300 * time.Millisecond
+	opts := simOptions{
+		listen:     "127.0.0.1:0",
+		apiKeyFile: writeFile(t, "key", []byte("ak_cli_test\n")),
+		devices:    1,
+		identity:   identityFlags{domain: "example.com", model: "widget"},
+		installed:  "1.0.0",
+		timeouts:   sim.Timeouts{ReadHeader: time.Minute, Read: bound, BodyIdle: time.Minute, Idle: time.Minute},
+	}
+	url := startSim(t, opts)
+	body := []byte(strings.Repeat(" ", 1000) + "{}")
+	got, took := trickleRequest(t, strings.TrimPrefix(url, "http://"), "ak_cli_test", len(body), body)
+	if got != "HTTP/1.1 408 Request Timeout" || took > 3*time.Second {
+		t.Errorf("trickled body: %q after %v, want a 408 after about %v", got, took, bound)
+	}
+
+	// A body that stops arriving ends after --body-idle-timeout.
+	opts.timeouts = sim.Timeouts{ReadHeader: time.Minute, Read: time.Minute, BodyIdle: bound, Idle: time.Minute}
+	url = startSim(t, opts)
+	got, took = trickleRequest(t, strings.TrimPrefix(url, "http://"), "ak_cli_test", 100, []byte("{"))
+	if got != "HTTP/1.1 408 Request Timeout" || took > 3*time.Second {
+		t.Errorf("stalled body: %q after %v, want a 408 after about %v", got, took, bound)
+	}
+}
+
+func TestSimCommandTimeoutFlags(t *testing.T) {
+	cmd := newSimCmd()
+	def := sim.DefaultTimeouts()
+	for name, want := range map[string]time.Duration{
+		"read-header-timeout": def.ReadHeader, "read-timeout": def.Read, "body-idle-timeout": def.BodyIdle, "idle-timeout": def.Idle,
+	} {
+		f := cmd.Flags().Lookup(name)
+		if f == nil || want <= 0 || f.DefValue != want.String() {
+			t.Errorf("--%s: %+v, want a default of %v", name, f, want)
+		}
 	}
 }

@@ -123,14 +123,13 @@ func WithPollInterval(d time.Duration) Option {
 }
 
 // New returns a client for the service at baseURL (e.g. https://api.us-east-1.mbedcloud.com) that
-// authenticates with apiKey.
+// authenticates with apiKey. baseURL must be https, or plain http to a loopback host (a local
+// simulator), as CheckServiceURL says. The client refuses redirects to another scheme or host:port
+// (ErrRedirectRefused) rather than send the key there.
 func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
-	u, err := url.Parse(baseURL)
+	u, err := parseServiceURL(baseURL)
 	if err != nil {
-		return nil, fmt.Errorf("update service URL: %w", err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("update service URL %q: want http(s)://host", baseURL)
+		return nil, err
 	}
 	if strings.TrimSpace(apiKey) == "" {
 		return nil, errors.New("update service API key is empty")
@@ -139,7 +138,7 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 	c := &Client{
 		base:         u,
 		apiKey:       strings.TrimSpace(apiKey),
-		http:         &http.Client{},
+		http:         &http.Client{CheckRedirect: checkRedirect},
 		retry:        DefaultRetryPolicy,
 		timeout:      30 * time.Second,
 		chunkSize:    8 << 20,
@@ -268,6 +267,11 @@ func (c *Client) attempt(ctx context.Context, r *request) error {
 		c.report(r.op, 0, start)
 		if ctx.Err() != nil {
 			return fmt.Errorf("pelion %s: %w", r.op, ctx.Err())
+		}
+		var refused *redirectError
+		if errors.As(err, &refused) {
+			// Not a transport error: the same redirect would be refused again.
+			return fmt.Errorf("pelion %s: %w", r.op, refused)
 		}
 		return &transportError{op: r.op, sent: sent.Load(), err: err}
 	}

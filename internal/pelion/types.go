@@ -338,6 +338,7 @@ const (
 	ErrTypeRateLimitExceeded   = "rate_limit_exceeded"
 	ErrTypeInternalServerError = "internal_server_error"
 	ErrTypeSystemUnavailable   = "system_unavailable"
+	ErrTypeRequestTimeout      = "request_timeout" // the simulator's 408 for a request body that did not arrive in time
 )
 
 // objectID lets the pager take the "after" cursor from the last item of a page.

@@ -28,7 +28,7 @@ func (s *Server) recordView(c *campaign, i int) pelion.CampaignDeviceMetadata {
 }
 
 func (s *Server) listCampaignDevices(w http.ResponseWriter, r *http.Request) error {
-	p, filter, err := listQuery(r.URL.Query())
+	p, filter, err := listQuery(r)
 	if err != nil {
 		return err
 	}

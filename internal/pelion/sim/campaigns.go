@@ -98,6 +98,9 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request) error {
 	if req.State != nil && *req.State != pelion.StateDraft && *req.State != pelion.StateScheduled {
 		return fieldError("state", "must be draft or scheduled")
 	}
+	if req.State != nil && *req.State == pelion.StateScheduled && req.RootManifestID == nil {
+		return errNoRootManifest()
+	}
 	now := s.now()
 	c := &campaign{obj: pelion.Campaign{
 		Name: "default_object_name", CampaignStrategy: pelion.StrategyOneShot, Autostop: true,
@@ -219,6 +222,9 @@ func (s *Server) changeCampaign(c *campaign, raw map[string]json.RawMessage, req
 		switch want := canonicalState(*req.State); {
 		case want == c.obj.State:
 		case want == pelion.StateScheduled && c.obj.Phase == pelion.PhaseDraft:
+			if req.RootManifestID == nil && c.obj.RootManifestID == "" {
+				return errNoRootManifest()
+			}
 			start = true
 		default:
 			return fieldError("state", "cannot change from %q to %q", c.obj.State, *req.State)
@@ -285,9 +291,19 @@ func (s *Server) startCampaign(w http.ResponseWriter, r *http.Request) error {
 		if c.obj.Phase != pelion.PhaseDraft {
 			return conflict("Cannot start the campaign while in the current phase.")
 		}
+		if c.obj.RootManifestID == "" {
+			return errNoRootManifest()
+		}
 		s.start(c)
 		return nil
 	})
+}
+
+// errNoRootManifest refuses to start a campaign without a root manifest: it would have nothing to send.
+// It is a 400 on the field, not a 409: the campaign's phase allows the start, its content does not, and
+// a client may read a 409 on start as "already started".
+func errNoRootManifest() *apiError {
+	return fieldError("root_manifest_id", "a campaign needs a root manifest to start; set root_manifest_id first")
 }
 
 func (s *Server) stopCampaign(w http.ResponseWriter, r *http.Request) error {

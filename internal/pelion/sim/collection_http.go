@@ -12,7 +12,7 @@ import (
 
 // listRequest reads a list request's paging parameters and filter, and compiles the filter against sch.
 func listRequest[T any](r *http.Request, sch schema[T]) (pageParams, pelion.Filter, func(T) bool, error) {
-	p, filter, err := listQuery(r.URL.Query())
+	p, filter, err := listQuery(r)
 	if err != nil {
 		return p, filter, nil, err
 	}

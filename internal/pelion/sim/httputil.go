@@ -85,6 +85,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		if errors.As(err, &tooBig) {
 			return tooLarge(fmt.Sprintf("Request body exceeds %d bytes.", maxJSONBody))
 		}
+		if isTimeout(err) {
+			return requestTimeout()
+		}
 		return badRequest("Malformed JSON body: " + err.Error())
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
@@ -101,11 +104,41 @@ type pageParams struct {
 	count bool
 }
 
+// strictQuery parses a request's query string as url.Query does, but refuses what url.Query silently
+// drops: a parameter with a malformed %-escape (or a ';' separator) is a 400 naming it, rather than
+// a parameter that is not there, which for "filter" would list everything unfiltered.
+func strictQuery(rawQuery string) (url.Values, error) {
+	q := url.Values{}
+	for pair := range strings.SplitSeq(rawQuery, "&") {
+		if pair == "" {
+			continue
+		}
+		rawKey, rawValue, _ := strings.Cut(pair, "=")
+		key, err := url.QueryUnescape(rawKey)
+		if err != nil {
+			return nil, fieldError(rawKey, "malformed query parameter name: %v", err)
+		}
+		if strings.Contains(pair, ";") {
+			return nil, fieldError(key, "malformed %s parameter: ';' is not a separator (use '&'); escape it as %%3B", key)
+		}
+		value, err := url.QueryUnescape(rawValue)
+		if err != nil {
+			return nil, fieldError(key, "malformed %s parameter: %v", key, err)
+		}
+		q[key] = append(q[key], value)
+	}
+	return q, nil
+}
+
 // listQuery splits a list request's query into paging parameters and a filter (the "filter" parameter
-// and any "field__op" parameters together).
-func listQuery(q url.Values) (pageParams, pelion.Filter, error) {
+// and any "field__op" parameters together). A malformed query string is a 400.
+func listQuery(r *http.Request) (pageParams, pelion.Filter, error) {
 	p := pageParams{limit: defaultPageSize}
 	var f pelion.Filter
+	q, err := strictQuery(r.URL.RawQuery)
+	if err != nil {
+		return p, f, err
+	}
 	for key, values := range q {
 		v := values[len(values)-1]
 		switch key {

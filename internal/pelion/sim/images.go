@@ -192,6 +192,8 @@ func multipartError(err error) error {
 		return api
 	case errors.As(err, &tooBig):
 		return tooLarge(fmt.Sprintf("Request body exceeds %d bytes.", tooBig.Limit))
+	case isTimeout(err):
+		return requestTimeout()
 	default:
 		return badRequest("Malformed multipart body: " + err.Error())
 	}

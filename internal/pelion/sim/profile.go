@@ -3,6 +3,7 @@ package sim
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"time"
@@ -81,11 +82,22 @@ func DefaultProfile() Profile {
 	}
 }
 
-// LoadProfile reads a JSON profile file over DefaultProfile.
+// MaxProfileFile bounds a profile file: a profile is a few hundred bytes of JSON.
+const MaxProfileFile = 1 << 20
+
+// LoadProfile reads a JSON profile file of at most MaxProfileFile bytes over DefaultProfile.
 func LoadProfile(path string) (Profile, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return Profile{}, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxProfileFile+1))
+	if err != nil {
+		return Profile{}, err
+	}
+	if len(data) > MaxProfileFile {
+		return Profile{}, fmt.Errorf("profile %s: larger than %d MiB, the limit for a profile", path, MaxProfileFile>>20)
 	}
 	p := DefaultProfile()
 	if err := json.Unmarshal(data, &p); err != nil {
