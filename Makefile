@@ -68,7 +68,7 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 .PHONY: verify
 verify: manifests generate fmt $(KUSTOMIZE) ## Regenerate everything and fail if anything differs from what is committed.
 	go mod tidy
-	@for dir in config/default config/samples; do $(KUSTOMIZE) build $$dir > /dev/null; done
+	@for dir in config/default config/namespaced config/samples; do $(KUSTOMIZE) build $$dir > /dev/null; done
 	@if [ -n "$$(git status --porcelain)" ]; then \
 		echo "verify: generated files, formatting or go.mod are out of date:"; git status --porcelain; git --no-pager diff --stat; exit 1; \
 	fi

@@ -8,16 +8,18 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -29,6 +31,7 @@ import (
 
 	updatev1alpha1 "github.com/fleetwave/fleetwave/api/v1alpha1"
 	"github.com/fleetwave/fleetwave/controllers"
+	"github.com/fleetwave/fleetwave/internal/egress"
 	"github.com/fleetwave/fleetwave/internal/pelion"
 )
 
@@ -53,6 +56,8 @@ type options struct {
 	serviceBurst     int
 	pollInterval     time.Duration
 	devicesPerRemote int
+	images           imageSourceOptions
+	namespaces       []string // watched namespaces; empty means all
 	zap              zap.Options
 }
 
@@ -101,12 +106,35 @@ func parseFlags(args []string) options {
 	fs.IntVar(&o.serviceBurst, "update-service-burst", 40, "Burst of requests allowed above --update-service-qps.")
 	fs.DurationVar(&o.pollInterval, "campaign-poll-interval", 10*time.Second,
 		"How often a running wave's Update Service campaigns are polled for their metrics.")
+	fs.Func("namespaces", "Comma-separated namespaces to watch, such as team-a,team-b; empty watches all. "+
+		"The operator caches, and needs RBAC in, these only (config/namespaced).", func(s string) (err error) {
+		o.namespaces, err = parseNamespaces(s)
+		return err
+	})
 	fs.IntVar(&o.devicesPerRemote, "devices-per-remote-campaign", 1000,
 		"Most device ids one Update Service campaign's filter pins; a wave is split into as many campaigns as it needs.")
+	o.images.bindFlags(fs)
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(fs)
 	_ = fs.Parse(args) // ExitOnError: Parse exits on a bad flag.
 	return o
+}
+
+// parseNamespaces reads --namespaces: namespace names separated by commas, blanks ignored, each kept
+// once.
+func parseNamespaces(s string) ([]string, error) {
+	var names []string
+	for _, ns := range strings.Split(s, ",") {
+		ns = strings.TrimSpace(ns)
+		if ns == "" || slices.Contains(names, ns) {
+			continue
+		}
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return nil, fmt.Errorf("%q is not a namespace name: %s", ns, strings.Join(errs, "; "))
+		}
+		names = append(names, ns)
+	}
+	return names, nil
 }
 
 // validate checks the settings that would otherwise only fail at the first reconcile.
@@ -114,6 +142,9 @@ func (o options) validate() (types.NamespacedName, error) {
 	u, err := url.Parse(o.updateServiceURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return types.NamespacedName{}, fmt.Errorf("--update-service-url %q: want an http or https URL", o.updateServiceURL)
+	}
+	if err := pelion.CheckServiceURL(o.updateServiceURL); err != nil {
+		return types.NamespacedName{}, fmt.Errorf("--update-service-url: %w", err)
 	}
 	ns, name, ok := strings.Cut(o.apiKeySecret, "/")
 	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
@@ -130,6 +161,9 @@ func (o options) validate() (types.NamespacedName, error) {
 	}
 	if o.pollInterval < time.Second || o.devicesPerRemote < 1 {
 		return types.NamespacedName{}, errors.New("--campaign-poll-interval must be at least 1s and --devices-per-remote-campaign at least 1")
+	}
+	if err := o.images.validate(); err != nil {
+		return types.NamespacedName{}, err
 	}
 	return types.NamespacedName{Namespace: ns, Name: name}, nil
 }
@@ -161,6 +195,10 @@ func run(o options) error {
 		// Step down at once on SIGTERM so a new leader takes over without waiting out the lease;
 		// safe because the process exits right after the manager stops.
 		LeaderElectionReleaseOnCancel: true,
+		// The watched namespaces only, and of Secrets and ConfigMaps only the metadata of labelled
+		// ones; their contents are read with direct GETs.
+		Cache:  controllers.CacheOptions(o.namespaces),
+		Client: controllers.ClientOptions(),
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
@@ -176,7 +214,7 @@ func run(o options) error {
 	}
 
 	log.Info("Starting manager", "updateServiceURL", o.updateServiceURL, "apiKeySecret", apiKeyRef.String(),
-		"leaderElection", o.leaderElect)
+		"leaderElection", o.leaderElect, "namespaces", o.namespaces)
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
 
@@ -209,20 +247,78 @@ func setupControllers(mgr ctrl.Manager, o options, apiKeyRef types.NamespacedNam
 	return controllers.Setup(context.Background(), mgr, controllers.Options{
 		Service:                  service,
 		Clock:                    clock.RealClock{},
-		ImageHTTPClient:          imageSourceClient(),
+		ImageHTTPClient:          o.images.client(),
+		MaxImageSize:             o.images.maxSize,
+		ImageDownloadTimeout:     o.images.downloadTimeout,
+		ImageSpoolDir:            o.images.spoolDir,
 		PollInterval:             o.pollInterval,
 		DevicesPerRemoteCampaign: o.devicesPerRemote,
 	})
 }
 
-// imageSourceClient fetches firmware images from spec.source.url. It bounds connecting and waiting
-// for headers, not the transfer: images can be large.
-func imageSourceClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout:   15 * time.Second,
-		ResponseHeaderTimeout: time.Minute,
-		MaxIdleConnsPerHost:   2,
-	}}
+// imageSourceOptions are where FirmwareImages may be fetched from (spec.source.url) and how much of
+// them: anyone who may edit a namespace chooses the URL, and the operator fetches it from inside the
+// cluster, so by default only https to public addresses is fetched (see internal/egress).
+type imageSourceOptions struct {
+	allow           egress.AllowList
+	allowHTTP       bool
+	maxSize         int64
+	downloadTimeout time.Duration
+	spoolDir        string
+}
+
+func (o *imageSourceOptions) bindFlags(fs *flag.FlagSet) {
+	fs.Func("image-source-allow", "Comma-separated CIDRs, IP addresses and hostnames (exact, no port) that image URLs "+
+		"may reach although they are not public (loopback, private, CGNAT, link-local, unique-local), such as "+
+		"10.20.0.0/16,artifacts.internal. A listed hostname may resolve to any such address; a CIDR allows its "+
+		"addresses whatever the name. Empty: public addresses only.", func(s string) (err error) {
+		o.allow, err = egress.ParseAllowList(s)
+		return err
+	})
+	fs.BoolVar(&o.allowHTTP, "image-source-allow-http", false,
+		"Also fetch plain http URLs whose host is itself on --image-source-allow (a listed hostname, or an IP "+
+			"literal in a listed CIDR). Never for other hosts, never after a redirect from https.")
+	o.maxSize = controllers.DefaultMaxImageSize
+	fs.Func("max-image-size", "Largest firmware image fetched from a URL, as a Kubernetes quantity such as 512Mi "+
+		"(default 1Gi); checked against Content-Length and while streaming.", func(s string) error {
+		q, err := resource.ParseQuantity(s)
+		if err != nil {
+			return err
+		}
+		size, ok := q.AsInt64()
+		if !ok || size < 1 {
+			return fmt.Errorf("%q is not a positive number of bytes", s)
+		}
+		o.maxSize = size
+		return nil
+	})
+	fs.DurationVar(&o.downloadTimeout, "image-download-timeout", controllers.DefaultImageDownloadTimeout,
+		"Longest one fetch of a firmware image may take, the upload streamed from it included; then it is retried with backoff.")
+	fs.StringVar(&o.spoolDir, "spool-dir", os.TempDir(),
+		"Writable directory where images without a Content-Length are held (up to --max-image-size) while they are uploaded.")
+}
+
+// validate checks the image source settings at startup: a spool directory that cannot be written
+// would otherwise fail only at the first image without a Content-Length.
+func (o imageSourceOptions) validate() error {
+	if o.allowHTTP && o.allow.Empty() {
+		return errors.New("--image-source-allow-http needs --image-source-allow: plain http is fetched from listed hosts only")
+	}
+	if o.downloadTimeout < time.Second {
+		return errors.New("--image-download-timeout must be at least 1s")
+	}
+	probe, err := os.CreateTemp(o.spoolDir, ".fleetwave-probe-*")
+	if err != nil {
+		return fmt.Errorf("--spool-dir %q is not a writable directory: %w", o.spoolDir, err)
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
+}
+
+// client fetches firmware images under the policy the flags describe: the URL of every request and
+// redirect, and the address of every connection, at dial time.
+func (o imageSourceOptions) client() *http.Client {
+	ctrl.Log.WithName("setup").Info("Image sources", "allow", o.allow.String(), "allowHTTP", o.allowHTTP,
+		"maxImageSize", o.maxSize, "downloadTimeout", o.downloadTimeout, "spoolDir", o.spoolDir)
+	return egress.NewClient(egress.Policy{Allow: o.allow, AllowHTTP: o.allowHTTP}, nil)
 }

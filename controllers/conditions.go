@@ -90,7 +90,7 @@ func announceReadyChange(rec events.EventRecorder, before []metav1.Condition, af
 func isFailureReason(reason string) bool {
 	switch reason {
 	case v1.ReasonUpdateServiceUnavailable, v1.ReasonSourceUnavailable, v1.ReasonReconcileFailed,
-		v1.ReasonFailureBudgetExceeded, v1.ReasonSuccessThresholdNotMet:
+		v1.ReasonFailureBudgetExceeded, v1.ReasonSuccessThresholdNotMet, v1.ReasonKeyNotFound:
 		return true
 	}
 	return false

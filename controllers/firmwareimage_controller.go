@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -21,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
+	"github.com/fleetwave/fleetwave/internal/egress"
 	"github.com/fleetwave/fleetwave/internal/pelion"
 )
 
@@ -35,8 +38,12 @@ type FirmwareImageReconciler struct {
 	Service   UpdateServiceProvider
 	Recorder  events.EventRecorder
 	Clock     clock.PassiveClock
-	// HTTPClient fetches images from spec.source.url.
-	HTTPClient *http.Client
+	// Fetcher fetches images from spec.source.url within the operator's image source policy and
+	// limits.
+	Fetcher ImageFetcher
+	// MissingSourceRetry is the first wait before looking again for a source ConfigMap that does not
+	// exist; zero means defaultMissingRetry.
+	MissingSourceRetry time.Duration
 }
 
 // +kubebuilder:rbac:groups=update.fleetwave.io,resources=firmwareimages,verbs=get;list;watch;update;patch
@@ -111,22 +118,28 @@ func (r *FirmwareImageReconciler) observe(ctx context.Context, svc pelion.Update
 
 // upload streams the source to the Update Service. A URL whose bytes did not match spec.sha256 is not
 // fetched again for the same generation: the mismatch stands until the spec changes (it cannot; a new
-// build is a new object) or the object is re-created.
+// build is a new object) or the object is re-created. A refused or oversized URL is looked at again
+// only when the object is reconciled anew (a restart of the operator, perhaps with other flags), never
+// in a loop.
 func (r *FirmwareImageReconciler) upload(ctx context.Context, svc pelion.UpdateService, img *v1.FirmwareImage) (*pelion.FirmwareImage, error) {
-	if c, ok := isStalledFor(img, v1.ReasonDigestMismatch); ok && img.Spec.Source.URL != "" {
-		return nil, stalled(c.Reason, "%s", c.Message)
+	if _, ok := isStalledFor(img, v1.ReasonDigestMismatch); ok && img.Spec.Source.URL != "" {
+		return nil, stalled(v1.ReasonDigestMismatch, "%s", digestMismatchMessage(img.Spec.Source.URL, img.Spec.SHA256))
 	}
 	markProgressing(img, r.Clock.Now(), v1.ReasonUploading, "Uploading the image")
-	src, err := r.openSource(ctx, img)
+	fetcher := r.Fetcher.withDefaults()
+	// One deadline for everything fetched from the URL: every request, and the reads of an upload that
+	// streams from it (which therefore ends with it).
+	fetchCtx, cancel := context.WithTimeout(ctx, fetcher.Timeout)
+	defer cancel()
+	src, err := r.openSource(fetchCtx, fetcher, img)
 	if err != nil {
-		if st := (*stalledError)(nil); errors.As(err, &st) && st.reason == v1.ReasonDigestMismatch {
-			imageUploads.WithLabelValues(resultDigestMismatch).Inc()
+		if failure := sourceFailure(fetchCtx, fetcher, img, err); failure != nil {
+			return nil, failure
 		}
 		return nil, err
 	}
 	defer src.release()
 
-	var mismatch *digestMismatchError
 	remote, err := svc.CreateFirmwareImage(ctx, pelion.ImageUpload{
 		Name:        RemoteName(img, ""),
 		Description: "FirmwareImage " + img.Namespace + "/" + img.Name,
@@ -135,20 +148,8 @@ func (r *FirmwareImageReconciler) upload(ctx context.Context, svc pelion.UpdateS
 		SHA256:      src.sha256,
 		Open:        src.open,
 	})
-	switch {
-	case err == nil:
-	case errors.As(err, &mismatch):
-		imageUploads.WithLabelValues(resultDigestMismatch).Inc()
-		return nil, stalled(v1.ReasonDigestMismatch, "%s: %v", img.Spec.Source.URL, mismatch)
-	case pelion.StatusOf(err) == http.StatusRequestEntityTooLarge:
-		imageUploads.WithLabelValues(resultFailure).Inc()
-		return nil, stalled(v1.ReasonImageTooLarge, "the Update Service refused %d bytes as too large", src.size)
-	case pelion.IsSourceError(err):
-		imageUploads.WithLabelValues(resultFailure).Inc()
-		return nil, transient(v1.ReasonSourceUnavailable, err)
-	default:
-		imageUploads.WithLabelValues(resultFailure).Inc()
-		return nil, serviceError("uploading the image", err)
+	if err != nil {
+		return nil, uploadFailure(fetchCtx, fetcher, img, src.size, err)
 	}
 	imageUploads.WithLabelValues(resultSuccess).Inc()
 	imageUploadBytes.Add(float64(remote.DatafileSize))
@@ -156,11 +157,69 @@ func (r *FirmwareImageReconciler) upload(ctx context.Context, svc pelion.UpdateS
 	return remote, nil
 }
 
-func (r *FirmwareImageReconciler) openSource(ctx context.Context, img *v1.FirmwareImage) (*imageSource, error) {
-	if ref := img.Spec.Source.ConfigMap; ref != nil {
-		return configMapSource(ctx, r.APIReader, img.Namespace, ref, img.Spec.SHA256)
+// sourceFailure turns a failure of the image source into the reconcile's outcome, or returns nil when
+// err is not one: a digest mismatch, a refusal of the image source policy and an image over the
+// maximum size stall (each counted); running out of the download deadline is retried with backoff.
+func sourceFailure(fetchCtx context.Context, f ImageFetcher, img *v1.FirmwareImage, err error) error {
+	var (
+		mismatch *digestMismatchError
+		st       *stalledError
+	)
+	switch {
+	case errors.As(err, &mismatch):
+		imageUploads.WithLabelValues(resultDigestMismatch).Inc()
+		return stalled(v1.ReasonDigestMismatch, "%s", digestMismatchMessage(img.Spec.Source.URL, img.Spec.SHA256))
+	case errors.As(err, &st):
+		if st.reason == v1.ReasonDigestMismatch {
+			imageUploads.WithLabelValues(resultDigestMismatch).Inc()
+		} else {
+			imageUploads.WithLabelValues(resultFailure).Inc()
+		}
+		return st
+	case errors.Is(fetchCtx.Err(), context.DeadlineExceeded):
+		imageUploads.WithLabelValues(resultFailure).Inc()
+		return transient(v1.ReasonSourceUnavailable, fmt.Errorf("fetching the image from %s did not finish within %v (--image-download-timeout)",
+			egress.Redact(img.Spec.Source.URL), f.Timeout))
 	}
-	return urlSource(ctx, r.HTTPClient, img.Spec.Source.URL, img.Spec.SHA256)
+	return nil
+}
+
+// uploadFailure turns a failed upload into the reconcile's outcome: the source's failures first, as
+// the upload streams from the source and ends with its error.
+func uploadFailure(fetchCtx context.Context, f ImageFetcher, img *v1.FirmwareImage, size int64, err error) error {
+	if failure := sourceFailure(fetchCtx, f, img, err); failure != nil {
+		return failure
+	}
+	imageUploads.WithLabelValues(resultFailure).Inc()
+	switch {
+	case pelion.StatusOf(err) == http.StatusRequestEntityTooLarge:
+		return stalled(v1.ReasonImageTooLarge, "the Update Service refused %d bytes as too large", size)
+	case pelion.IsSourceError(err):
+		return transient(v1.ReasonSourceUnavailable, err)
+	}
+	return serviceError("uploading the image", err)
+}
+
+func (r *FirmwareImageReconciler) openSource(ctx context.Context, f ImageFetcher, img *v1.FirmwareImage) (*imageSource, error) {
+	if ref := img.Spec.Source.ConfigMap; ref != nil {
+		src, err := configMapSource(ctx, r.APIReader, img.Namespace, ref, img.Spec.SHA256)
+		return src, r.lookAgainIfMissing(img, err)
+	}
+	return f.source(ctx, img.Spec.Source.URL, img.Spec.SHA256)
+}
+
+// lookAgainIfMissing turns the wait for a missing ConfigMap (or key) into one that looks again with
+// backoff: an unlabelled ConfigMap is invisible to the cache, so no watch event would bring it.
+func (r *FirmwareImageReconciler) lookAgainIfMissing(img *v1.FirmwareImage, err error) error {
+	var wt *waitingError
+	if !errors.As(err, &wt) || wt.reason != v1.ReasonSourceNotFound {
+		return err
+	}
+	var missingFor time.Duration
+	if c := meta.FindStatusCondition(img.Status.Conditions, v1.ConditionReady); c != nil && c.Reason == v1.ReasonSourceNotFound {
+		missingFor = r.Clock.Now().Sub(c.LastTransitionTime.Time)
+	}
+	return waitingFor(missingWait(missingFor, r.MissingSourceRetry), wt.reason, "%s", wt.message)
 }
 
 // reconcileDelete removes the remote image, unless the policy retains it, once no Manifest in the
@@ -224,8 +283,9 @@ func (r *FirmwareImageReconciler) deleteRemote(ctx context.Context, img *v1.Firm
 	return nil
 }
 
-// SetupWithManager watches FirmwareImages, the ConfigMaps they read (metadata only) and the Manifests
-// that hold their deletion.
+// SetupWithManager watches FirmwareImages, the ConfigMaps they read (metadata only; with the
+// manager's cache set up by CacheOptions, of the ConfigMaps labelled FirmwareImageLabel only) and the
+// Manifests that hold their deletion.
 func (r *FirmwareImageReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1.FirmwareImage{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).

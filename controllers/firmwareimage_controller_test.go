@@ -184,7 +184,8 @@ func TestWrongDigestFromURLStallsWithoutRedownloading(t *testing.T) {
 func TestWrongDigestInConfigMapRecoversWhenTheConfigMapIsFixed(t *testing.T) {
 	ns := newNamespace(t)
 	good := firmware(10<<10, 4)
-	cm := firmwareConfigMap(ns, "fw-bin", firmware(10<<10, 5))
+	// Labelled, so the operator watches it: a fix to it wakes the stalled image.
+	cm := labelled(firmwareConfigMap(ns, "fw-bin", firmware(10<<10, 5)), controllers.FirmwareImageLabel)
 	img := imageFromConfigMap(ns, "fw", "fw-bin", sha256Hex(good))
 	create(t, cm, img)
 	startOperator(t, ns, operatorOptions{})

@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	corev1 "k8s.io/api/core/v1"
@@ -42,18 +43,29 @@ const (
 // ManifestReconciler builds, signs and publishes Manifests.
 type ManifestReconciler struct {
 	Client client.Client
-	// APIReader reads signing key Secrets uncached; the controller caches only Secret metadata, so no
-	// key material sits in the operator's memory between signatures.
+	// APIReader reads signing key Secrets uncached; the cache holds only the metadata of Secrets
+	// labelled SigningKeyLabel (CacheOptions), so no key material sits in the operator's memory
+	// between signatures.
 	APIReader client.Reader
 	Service   UpdateServiceProvider
 	Recorder  events.EventRecorder
 	Clock     clock.PassiveClock
+	// MissingKeyRetry is the first wait before looking again for a signing key Secret that does not
+	// exist; zero means defaultMissingKeyRetry.
+	MissingKeyRetry time.Duration
 }
 
 // +kubebuilder:rbac:groups=update.fleetwave.io,resources=manifests,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=update.fleetwave.io,resources=manifests/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=update.fleetwave.io,resources=manifests/finalizers,verbs=update
 // +kubebuilder:rbac:groups=update.fleetwave.io,resources=firmwareimages,verbs=get;list;watch
+// Signing keys are read with get, when a manifest is signed. list and watch serve only the watch on
+// Secrets labelled SigningKeyLabel, which wakes a Manifest the moment its key Secret appears or is
+// fixed. RBAC cannot narrow list or watch to a label (authorisation sees no label selector), so the
+// two verbs reach every Secret the role's binding covers, while the operator asks for, and caches,
+// the metadata of labelled ones only. Without them the operator would still work, on get alone,
+// noticing new keys by looking again with backoff. The namespaced install (config/namespaced)
+// confines all three verbs to the watched namespaces.
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 
 // Reconcile signs the manifest once and keeps it published: get, finalizer, observe, act, and one
@@ -188,15 +200,19 @@ func (r *ManifestReconciler) sign(ctx context.Context, mf *v1.Manifest, img *v1.
 // the Secret and what is wrong, never anything of the key itself.
 func (r *ManifestReconciler) signingKey(ctx context.Context, mf *v1.Manifest) (crypto.Signer, error) {
 	name := mf.Spec.SigningKey.SecretRef.Name
+	var secret corev1.Secret
 	fail := func(reason, format string, args ...any) (crypto.Signer, error) {
 		msg := fmt.Sprintf("Secret %s: ", name) + fmt.Sprintf(format, args...)
+		if secret.Labels[SigningKeyLabel] != "true" {
+			// Only a labelled Secret's changes reach the operator; labelling it is a change too.
+			msg += fmt.Sprintf(" (label the Secret %s=true for fleetwave to notice a fix)", SigningKeyLabel)
+		}
 		r.markKey(mf, reason, msg)
 		return nil, stalled(reason, "%s", msg)
 	}
-	var secret corev1.Secret
 	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: mf.Namespace, Name: name}, &secret); err != nil {
 		if apierrors.IsNotFound(err) {
-			return fail(v1.ReasonKeyNotFound, "does not exist")
+			return nil, r.missingKey(mf, name)
 		}
 		return nil, fmt.Errorf("reading Secret %s: %w", name, err)
 	}
@@ -220,6 +236,23 @@ func (r *ManifestReconciler) signingKey(ctx context.Context, mf *v1.Manifest) (c
 	setCondition(mf, r.Clock.Now(), v1.ConditionSigningKeyReady, metav1.ConditionTrue, v1.ReasonKeyReady,
 		fmt.Sprintf("Secret %s holds a usable signing key", name))
 	return key, nil
+}
+
+// missingKey waits for a signing key Secret that does not exist yet: GitOps tools and secret
+// operators may well create it after the Manifest. A Secret created with SigningKeyLabel wakes the
+// Manifest through the watch at once. An unlabelled one is invisible to the cache, so the Manifest
+// looks again: after MissingKeyRetry, then after waits as long as the key has been missing (so they
+// double), up to maxMissingKeyRetry.
+func (r *ManifestReconciler) missingKey(mf *v1.Manifest, name string) error {
+	msg := fmt.Sprintf("Secret %s does not exist yet; one labelled %s=true is noticed as soon as it is created, any other within minutes",
+		name, SigningKeyLabel)
+	r.markKey(mf, v1.ReasonKeyNotFound, msg)
+	now := r.Clock.Now()
+	missingFor := time.Duration(0)
+	if c := meta.FindStatusCondition(mf.Status.Conditions, v1.ConditionSigningKeyReady); c != nil {
+		missingFor = now.Sub(c.LastTransitionTime.Time)
+	}
+	return waitingFor(missingWait(missingFor, r.MissingKeyRetry), v1.ReasonKeyNotFound, "%s", msg)
 }
 
 func (r *ManifestReconciler) markKey(mf *v1.Manifest, reason, message string) {
@@ -369,7 +402,13 @@ func (r *ManifestReconciler) reconcileDelete(ctx context.Context, mf *v1.Manifes
 		return nil
 	}
 	markProgressing(mf, r.Clock.Now(), v1.ReasonDeleting, "Deleting the remote manifest")
-	if id := r.remoteID(ctx, mf); id != "" {
+	id, err := r.remoteID(ctx, mf)
+	if err != nil {
+		// Not knowing whether a remote manifest exists is no reason to forget it: keep the
+		// finalizer and retry.
+		return err
+	}
+	if id != "" {
 		svc, err := r.Service.UpdateService(ctx)
 		if err != nil {
 			return err
@@ -383,24 +422,30 @@ func (r *ManifestReconciler) reconcileDelete(ctx context.Context, mf *v1.Manifes
 	return r.Client.Update(ctx, mf)
 }
 
-// remoteID is the id of the remote manifest: from status, or, when the status was lost, by name.
-func (r *ManifestReconciler) remoteID(ctx context.Context, mf *v1.Manifest) string {
+// remoteID is the id of the remote manifest: from status, or, when the status was lost, by name; ""
+// when there is none (never signed, or the service has no manifest of that name). A failed lookup is
+// an error, never "", so an outage cannot let the finalizer go and leak the remote manifest.
+func (r *ManifestReconciler) remoteID(ctx context.Context, mf *v1.Manifest) (string, error) {
 	if mf.Status.ManifestID != "" || len(mf.Status.Data) == 0 {
-		return mf.Status.ManifestID
+		return mf.Status.ManifestID, nil
 	}
 	svc, err := r.Service.UpdateService(ctx)
 	if err != nil {
-		return ""
+		return "", err
 	}
 	found, err := svc.FindFirmwareManifestByName(ctx, RemoteName(mf, "#"+mf.Status.SHA256[:12]))
-	if err != nil {
-		return ""
+	switch {
+	case pelion.IsNotFound(err):
+		return "", nil
+	case err != nil:
+		return "", serviceError("looking up the remote manifest to delete it", err)
 	}
-	return found.ID
+	return found.ID, nil
 }
 
 // SetupWithManager watches Manifests, the FirmwareImages they wait for and the metadata of the
-// Secrets that hold their keys.
+// Secrets that hold their keys: with the manager's cache set up by CacheOptions, of the Secrets
+// labelled SigningKeyLabel only.
 func (r *ManifestReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1.Manifest{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).

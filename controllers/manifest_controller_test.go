@@ -219,7 +219,8 @@ func TestMissingSigningKeyThenCreated(t *testing.T) {
 	create(t, cm, img, mf)
 	startOperator(t, ns, operatorOptions{})
 
-	waitCondition(t, mf, v1.ConditionStalled, metav1.ConditionTrue, v1.ReasonKeyNotFound)
+	// Not stalled: the Secret may yet be created, and the Manifest looks for it again.
+	waitCondition(t, mf, v1.ConditionReconciling, metav1.ConditionTrue, v1.ReasonKeyNotFound)
 	waitCondition(t, mf, v1.ConditionSigningKeyReady, metav1.ConditionFalse, v1.ReasonKeyNotFound)
 	waitEvent(t, mf, "Manifest", corev1.EventTypeWarning, v1.ReasonKeyNotFound)
 	generation := mf.Generation

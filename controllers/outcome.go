@@ -94,6 +94,24 @@ func recordOutcome(obj object, now time.Time, res ctrl.Result, err error) (ctrl.
 	return res, err
 }
 
+// A referenced object the cache cannot see (an unlabelled Secret or ConfigMap: only labelled ones are
+// watched) is looked for again after defaultMissingRetry, then after waits that double up to
+// maxMissingRetry, so one that is created later is found without a watch and without a hot loop.
+const (
+	defaultMissingRetry = 5 * time.Second
+	maxMissingRetry     = 5 * time.Minute
+)
+
+// missingWait is the wait before looking again for an object missing for missingFor: as long as that,
+// within [first, maxMissingRetry] (or exactly first, should first be longer); first 0 means
+// defaultMissingRetry.
+func missingWait(missingFor, first time.Duration) time.Duration {
+	if first <= 0 {
+		first = defaultMissingRetry
+	}
+	return min(max(missingFor, first), max(first, maxMissingRetry))
+}
+
 // errStaleCache stops a reconcile before a step that must not be repeated (signing, uploading) when
 // the object it read from the cache is older than the API server's: the reconcile before it may have
 // done that step already, and its status has not reached the cache yet.

@@ -16,12 +16,25 @@ type Options struct {
 	Service UpdateServiceProvider
 	// Clock gives every reconciler its time; a test may fake it.
 	Clock clock.PassiveClock
-	// ImageHTTPClient fetches FirmwareImage sources from spec.source.url.
+	// ImageHTTPClient fetches FirmwareImage sources from spec.source.url. It must hold every request,
+	// redirect and connection to the operator's image source policy, as egress.NewClient's does; nil
+	// means egress.NewClient with the default policy (https to public addresses only).
 	ImageHTTPClient *http.Client
+	// MaxImageSize bounds a URL source, declared or streamed; 0 means DefaultMaxImageSize.
+	MaxImageSize int64
+	// ImageDownloadTimeout bounds fetching one image (and so its upload, which streams from it);
+	// 0 means DefaultImageDownloadTimeout.
+	ImageDownloadTimeout time.Duration
+	// ImageSpoolDir is where sources without a Content-Length are spooled; "" means os.TempDir().
+	ImageSpoolDir string
 	// PollInterval is how often a running wave's remote campaigns are polled.
 	PollInterval time.Duration
 	// DevicesPerRemoteCampaign bounds how many device ids one remote campaign pins.
 	DevicesPerRemoteCampaign int
+	// MissingRetry is how long a Manifest whose signing key Secret, or a FirmwareImage whose source
+	// ConfigMap, does not exist waits before it looks again; the wait doubles, up to 5 minutes, while
+	// it stays missing. Zero means 5s.
+	MissingRetry time.Duration
 }
 
 // Setup registers the field indexes and the FirmwareImage, Manifest and UpdateCampaign reconcilers
@@ -32,14 +45,17 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	}
 	images := &FirmwareImageReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Service: o.Service,
-		Recorder: mgr.GetEventRecorder("fleetwave-firmwareimage"), Clock: o.Clock, HTTPClient: o.ImageHTTPClient,
+		Recorder: mgr.GetEventRecorder("fleetwave-firmwareimage"), Clock: o.Clock, Fetcher: ImageFetcher{
+			Client: o.ImageHTTPClient, MaxSize: o.MaxImageSize, Timeout: o.ImageDownloadTimeout, SpoolDir: o.ImageSpoolDir,
+		}.withDefaults(),
+		MissingSourceRetry: o.MissingRetry,
 	}
 	if err := images.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the FirmwareImage controller: %w", err)
 	}
 	manifests := &ManifestReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Service: o.Service,
-		Recorder: mgr.GetEventRecorder("fleetwave-manifest"), Clock: o.Clock,
+		Recorder: mgr.GetEventRecorder("fleetwave-manifest"), Clock: o.Clock, MissingKeyRetry: o.MissingRetry,
 	}
 	if err := manifests.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Manifest controller: %w", err)

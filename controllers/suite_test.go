@@ -35,13 +35,13 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/fleetwave/fleetwave/controllers"
+	"github.com/fleetwave/fleetwave/internal/egress"
 	"github.com/fleetwave/fleetwave/internal/manifest"
 	"github.com/fleetwave/fleetwave/internal/pelion"
 	"github.com/fleetwave/fleetwave/internal/pelion/sim"
@@ -254,6 +254,20 @@ type operatorOptions struct {
 	service controllers.UpdateServiceProvider
 	// onStart lets a test reach the running manager's cancel func (to simulate a crash).
 	onStart func(cancel context.CancelFunc)
+	// images replaces the image source settings; without it the operator gets testImageSources.
+	images *controllers.Options
+}
+
+// testImageSources are the image source settings of a test operator: the operator's own client and
+// policy, with the loopback address of the tests' image servers allow-listed, plain http included, as
+// `--image-source-allow=127.0.0.1/32 --image-source-allow-http` would; the default limits.
+func testImageSources(t *testing.T) *controllers.Options {
+	t.Helper()
+	allow, err := egress.ParseAllowList("127.0.0.1/32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &controllers.Options{ImageHTTPClient: egress.NewClient(egress.Policy{Allow: allow, AllowHTTP: true}, nil)}
 }
 
 // startOperator runs the reconcilers against the test's namespace until the test ends (or stop).
@@ -262,13 +276,18 @@ func startOperator(t *testing.T, ns string, opts operatorOptions) *operator {
 	if opts.service == nil {
 		opts.service = staticService{service.client}
 	}
+	if opts.images == nil {
+		opts.images = testImageSources(t)
+	}
 	logs := &logBuffer{}
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 env.Scheme,
 		Logger:                 logs.logger(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		// The operator's own cache and client settings, over the test's namespace.
+		Cache:  controllers.CacheOptions([]string{ns}),
+		Client: controllers.ClientOptions(),
 		// Tests start several managers in one process; controller names repeat.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
@@ -277,7 +296,8 @@ func startOperator(t *testing.T, ns string, opts operatorOptions) *operator {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := controllers.Setup(ctx, mgr, controllers.Options{
-		Service: opts.service, Clock: clock.RealClock{}, ImageHTTPClient: &http.Client{},
+		Service: opts.service, Clock: clock.RealClock{}, ImageHTTPClient: opts.images.ImageHTTPClient,
+		MaxImageSize: opts.images.MaxImageSize, ImageDownloadTimeout: opts.images.ImageDownloadTimeout, ImageSpoolDir: opts.images.ImageSpoolDir,
 		PollInterval: 200 * time.Millisecond, DevicesPerRemoteCampaign: 10,
 	}); err != nil {
 		t.Fatal(err)

@@ -31,7 +31,8 @@ type UpdateServiceProvider interface {
 // one client per key.
 type APIKeyConnector struct {
 	// Reader reads the Secret. Use an uncached reader: the operator may read this one Secret and no
-	// other in its namespace, and caching would mean watching them all.
+	// other in its namespace (the namespaced install grants get on it by name only), and caching
+	// would mean listing and watching them all.
 	Reader          client.Reader
 	Secret          types.NamespacedName
 	SecretKey       string

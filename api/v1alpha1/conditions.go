@@ -59,7 +59,13 @@ const (
 	ReasonSourceNotFound = "SourceNotFound"
 	// ReasonSourceUnavailable: the source URL could not be fetched; retried with backoff.
 	ReasonSourceUnavailable = "SourceUnavailable"
-	// ReasonImageTooLarge: the Update Service refused the image as too large. Terminal.
+	// ReasonSourceRefused: the operator's image source policy refused spec.source.url: a scheme
+	// other than https, a destination address that is not public (loopback, private, link-local and
+	// the like) and not on the operator's allow-list, or a redirect past the limit or from https to
+	// http. Terminal until the spec or the operator's flags change.
+	ReasonSourceRefused = "SourceRefused"
+	// ReasonImageTooLarge: the image is larger than the operator's --max-image-size (declared or
+	// streamed), or the Update Service refused it as too large. Terminal.
 	ReasonImageTooLarge = "ImageTooLarge"
 	// ReasonInUse: deletion waits because a Manifest still references the image.
 	ReasonInUse = "InUse"

@@ -285,7 +285,65 @@ type WaveStatus struct {
 	SoakUntil *metav1.Time `json:"soakUntil,omitempty"`
 }
 
+// InterventionAction is what a person did to a running campaign.
+// +kubebuilder:validation:Enum=Approve;Accept;Abort;Retry
+type InterventionAction string
+
+// Interventions, one for each status field people write.
+const (
+	// InterventionApprove let a Manual wave start: the wave was added to status.approvedWaves.
+	InterventionApprove InterventionAction = "Approve"
+	// InterventionAccept accepted the result of a wave its failures paused: the wave was added to
+	// status.acceptedWaves.
+	InterventionAccept InterventionAction = "Accept"
+	// InterventionAbort asked the campaign to stop: status.abort was set.
+	InterventionAbort InterventionAction = "Abort"
+	// InterventionRetry rolled the current wave out again: status.attempt went up by one, and
+	// status.abort and the wave's acceptance in status.acceptedWaves may have been withdrawn.
+	InterventionRetry InterventionAction = "Retry"
+)
+
+// MaxInterventions is how many entries status.interventions holds at most.
+const MaxInterventions = 100
+
+// Intervention records one change a person made to a campaign's status: who, when, what, to which
+// wave, and why.
+// +kubebuilder:validation:XValidation:rule="!(self.action in ['Approve', 'Accept']) || has(self.wave)",message="wave is required for Approve and Accept",fieldPath=.wave
+type Intervention struct {
+	// action is what the person did: Approve (a wave added to approvedWaves), Accept (a wave added
+	// to acceptedWaves), Abort (abort set) or Retry (attempt raised by one, abort cleared, and the
+	// retried wave's acceptance withdrawn).
+	// +required
+	Action InterventionAction `json:"action"`
+
+	// wave is the wave approved to start (Approve) or whose result was accepted (Accept), both
+	// required; for Retry, the current wave, retried; for Abort, empty.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Wave string `json:"wave,omitempty"`
+
+	// user is who made the change, exactly as the API server authenticated the request
+	// (request.userInfo.username): a person's own user with kubectl fleetwave, Argo CD's service
+	// account for an Argo CD action. The admission policy fleetwave-campaign-status refuses an entry
+	// naming anyone else.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	User string `json:"user"`
+
+	// time the change was made, by the clock of the client that made it.
+	// +required
+	Time metav1.Time `json:"time"`
+
+	// reason the person gave, if any.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Reason string `json:"reason,omitempty"`
+}
+
 // UpdateCampaignStatus is the observed progress of a campaign.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.interventions) || has(self.interventions) && self.interventions.size() >= oldSelf.interventions.size() && self.interventions.slice(0, oldSelf.interventions.size()) == oldSelf.interventions",message="interventions is append-only: entries may be added at the end, never changed or removed",fieldPath=.interventions
 type UpdateCampaignStatus struct {
 	// observedGeneration is the generation the status describes.
 	// +optional
@@ -355,6 +413,18 @@ type UpdateCampaignStatus struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	Attempt int32 `json:"attempt,omitempty"`
+
+	// interventions is the record, oldest first, of what people did to the campaign: every
+	// approval, acceptance, abort and retry, with who did it (user), when, to which wave, and why
+	// when they said. Written by people, never by the controller, in the same write as the field it
+	// explains: approvedWaves, acceptedWaves, abort or attempt. Append-only: an entry, once written,
+	// is never changed or removed. With the admission policy of config/policy installed, a change of
+	// one of those fields without its entry is refused, and so is an entry whose user is not the
+	// requester. At most 100 entries: a campaign that needs more is best replaced by a new one.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	Interventions []Intervention `json:"interventions,omitempty"`
 
 	// conditions: Ready, Reconciling, Stalled, Progressing and Paused.
 	// +optional

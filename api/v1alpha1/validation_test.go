@@ -609,3 +609,76 @@ func TestNewObjectsAreInProgressForKstatus(t *testing.T) {
 		}
 	}
 }
+
+// intervention is a valid status.interventions entry.
+func intervention(action v1.InterventionAction, wave string) v1.Intervention {
+	return v1.Intervention{Action: action, Wave: wave, User: "alice", Time: metav1.NewTime(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
+}
+
+// TestInterventionsAreAppendOnly checks the schema's rules for status.interventions: entries are
+// checked one by one, the list is bounded, and once written an entry is never changed or removed,
+// whoever writes status.
+func TestInterventionsAreAppendOnly(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := context.Background()
+	uc := validCampaign()
+	uc.SetNamespace(ns)
+	if err := env.Client.Create(ctx, uc); err != nil {
+		t.Fatal(err)
+	}
+	writeStatus := func(change func(*v1.UpdateCampaignStatus)) error {
+		got := &v1.UpdateCampaign{}
+		mustGet(t, uc, got)
+		change(&got.Status)
+		return env.Client.Status().Update(ctx, got)
+	}
+	expectInvalid := func(what, field, msg string, change func(*v1.UpdateCampaignStatus)) {
+		t.Helper()
+		err := writeStatus(change)
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), field+":") || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%s: got %v, want Invalid naming %s with %q", what, err, field, msg)
+		}
+	}
+	if err := writeStatus(func(st *v1.UpdateCampaignStatus) {
+		st.ApprovedWaves = []string{"rest"}
+		st.Interventions = []v1.Intervention{intervention(v1.InterventionApprove, "rest")}
+	}); err != nil {
+		t.Fatalf("recording an approval: %v", err)
+	}
+	if err := writeStatus(func(st *v1.UpdateCampaignStatus) {
+		st.Interventions = append(st.Interventions, intervention(v1.InterventionAbort, ""))
+	}); err != nil {
+		t.Fatalf("appending an entry: %v", err)
+	}
+
+	expectInvalid("rewriting an entry", "status.interventions", "append-only", func(st *v1.UpdateCampaignStatus) {
+		st.Interventions[0].User = "mallory"
+	})
+	expectInvalid("removing an entry", "status.interventions", "append-only", func(st *v1.UpdateCampaignStatus) {
+		st.Interventions = st.Interventions[1:]
+	})
+	expectInvalid("removing them all", "status.interventions", "append-only", func(st *v1.UpdateCampaignStatus) {
+		st.Interventions = nil
+	})
+	expectInvalid("an Approve without a wave", "status.interventions[2].wave", "wave is required for Approve and Accept", func(st *v1.UpdateCampaignStatus) {
+		st.Interventions = append(st.Interventions, intervention(v1.InterventionApprove, ""))
+	})
+	expectInvalid("an unknown action", "status.interventions[2].action", "Unsupported value", func(st *v1.UpdateCampaignStatus) {
+		st.Interventions = append(st.Interventions, intervention("Approved", "rest"))
+	})
+	expectInvalid("an entry without a user", "status.interventions[2].user", "at least 1", func(st *v1.UpdateCampaignStatus) {
+		e := intervention(v1.InterventionAbort, "")
+		e.User = ""
+		st.Interventions = append(st.Interventions, e)
+	})
+	expectInvalid("a reason too long", "status.interventions[2].reason", "may not be more than 512", func(st *v1.UpdateCampaignStatus) {
+		e := intervention(v1.InterventionAbort, "")
+		e.Reason = strings.Repeat("r", 513)
+		st.Interventions = append(st.Interventions, e)
+	})
+	expectInvalid("one entry too many", "status.interventions", "must have at most 100 items", func(st *v1.UpdateCampaignStatus) {
+		for len(st.Interventions) <= v1.MaxInterventions {
+			st.Interventions = append(st.Interventions, intervention(v1.InterventionRetry, "canary"))
+		}
+	})
+}

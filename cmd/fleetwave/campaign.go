@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -70,6 +72,9 @@ func (o *kubeOptions) connect(name string) (client.WithWatch, client.ObjectKey, 
 	if err := v1.AddToScheme(scheme); err != nil {
 		return nil, client.ObjectKey{}, err
 	}
+	if err := authenticationv1.AddToScheme(scheme); err != nil {
+		return nil, client.ObjectKey{}, err
+	}
 	c, err := client.NewWithWatch(rest.AddUserAgent(cfg, "fleetwave"), client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, client.ObjectKey{}, fmt.Errorf("connecting to %s: %w", cfg.Host, err)
@@ -82,11 +87,15 @@ type campaignVerb struct {
 	use, short, long string
 	example          string // lines after the command name, one example each
 	args             cobra.PositionalArgs
-	act              func(ctx context.Context, c client.Client, key client.ObjectKey, args []string) (string, error)
+	// audited verbs record who ran them in status.interventions: they take --reason and learn the
+	// user from the API server before they act.
+	audited bool
+	act     func(ctx context.Context, c client.Client, key client.ObjectKey, args []string, who actor) (string, error)
 }
 
 func (v campaignVerb) command() *cobra.Command {
 	var kube kubeOptions
+	var reason string
 	cmd := &cobra.Command{
 		Use:     v.use,
 		Short:   v.short,
@@ -98,7 +107,13 @@ func (v campaignVerb) command() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			line, err := v.act(cmd.Context(), c, key, args[1:])
+			who := actor{reason: reason, now: time.Now}
+			if v.audited {
+				if who.user, err = whoAmI(cmd.Context(), c); err != nil {
+					return campaignError(cmd.Name(), key, err)
+				}
+			}
+			line, err := v.act(cmd.Context(), c, key, args[1:], who)
 			if err != nil {
 				return err
 			}
@@ -107,7 +122,46 @@ func (v campaignVerb) command() *cobra.Command {
 		},
 	}
 	kube.register(cmd.Flags())
+	if v.audited {
+		cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with your user name in status.interventions (at most 512 characters)")
+	}
 	return cmd
+}
+
+// auditNote is in the help of the verbs that record who ran them.
+const auditNote = `
+
+The change is recorded in status.interventions with your user name as the API server knows it
+(asked with a SelfSubjectReview), the time, the wave and --reason. The admission policy that ships
+in config/policy refuses a change of status.approvedWaves, acceptedWaves, abort or attempt that
+comes without its entry, an entry naming someone else, and any change to the rest of status.`
+
+// actor is who runs an audited verb, and why: what status.interventions records.
+type actor struct {
+	user   string
+	reason string
+	now    func() time.Time
+}
+
+// record appends the entry of an intervention to the campaign's status.
+func (a actor) record(st *v1.UpdateCampaignStatus, action v1.InterventionAction, wave string) {
+	st.Interventions = append(st.Interventions, v1.Intervention{
+		Action: action, Wave: wave, User: a.user, Reason: a.reason,
+		Time: metav1.NewTime(a.now().UTC().Truncate(time.Second)),
+	})
+}
+
+// whoAmI asks the API server which user the kubeconfig's credentials authenticate as: the name the
+// admission policy compares an intervention's user with.
+func whoAmI(ctx context.Context, c client.Client) (string, error) {
+	review := &authenticationv1.SelfSubjectReview{}
+	if err := c.Create(ctx, review); err != nil {
+		return "", fmt.Errorf("asking the API server who you are (SelfSubjectReview): %w", err)
+	}
+	if review.Status.UserInfo.Username == "" {
+		return "", errors.New("the API server's SelfSubjectReview names no user")
+	}
+	return review.Status.UserInfo.Username, nil
 }
 
 func newApproveCmd() *cobra.Command {
@@ -137,15 +191,16 @@ With WAVE:
 
 Approving is a read, then a merge patch that carries the resourceVersion it read: when someone else
 changed the campaign in between, the patch is refused and approve reads again, so concurrent
-approvals never overwrite each other.`,
-		example: "approve thermostat-fw-1.1.0 -n fleet\napprove thermostat-fw-1.1.0 half -n fleet",
+approvals never overwrite each other.` + auditNote,
+		example: "approve thermostat-fw-1.1.0 -n fleet\napprove thermostat-fw-1.1.0 half -n fleet --reason 'canary clean for 24h'",
 		args:    cobra.RangeArgs(1, 2),
-		act: func(ctx context.Context, c client.Client, key client.ObjectKey, args []string) (string, error) {
+		audited: true,
+		act: func(ctx context.Context, c client.Client, key client.ObjectKey, args []string, who actor) (string, error) {
 			var wave string
 			if len(args) > 0 {
 				wave = args[0]
 			}
-			return approveWave(ctx, c, key, wave)
+			return approveWave(ctx, c, key, wave, who)
 		},
 	}.command()
 }
@@ -157,10 +212,11 @@ func newAbortCmd() *cobra.Command {
 		short:   "Stop a campaign: its remote campaigns are stopped and it ends Aborted",
 		long: `Abort an UpdateCampaign by setting status.abort through the status subresource. The controller stops
 the current wave's Update Service campaigns and the campaign ends Aborted. Devices that already
-installed the update keep it. retry undoes an abort.`,
-		args: cobra.ExactArgs(1),
-		act: func(ctx context.Context, c client.Client, key client.ObjectKey, _ []string) (string, error) {
-			return abortCampaign(ctx, c, key)
+installed the update keep it. retry undoes an abort.` + auditNote,
+		args:    cobra.ExactArgs(1),
+		audited: true,
+		act: func(ctx context.Context, c client.Client, key client.ObjectKey, _ []string, who actor) (string, error) {
+			return abortCampaign(ctx, c, key, who)
 		},
 	}.command()
 }
@@ -174,10 +230,11 @@ func newRetryCmd() *cobra.Command {
 cleared, through the status subresource, and the controller rolls the current wave out again to its
 devices that did not succeed. An acceptance of the current wave's result is withdrawn: if the retry
 fails too, someone decides again. The change carries the resourceVersion it read, so two retries at
-once raise the attempt twice rather than once.`,
-		args: cobra.ExactArgs(1),
-		act: func(ctx context.Context, c client.Client, key client.ObjectKey, _ []string) (string, error) {
-			return retryCampaign(ctx, c, key)
+once raise the attempt twice rather than once.` + auditNote,
+		args:    cobra.ExactArgs(1),
+		audited: true,
+		act: func(ctx context.Context, c client.Client, key client.ObjectKey, _ []string, who actor) (string, error) {
+			return retryCampaign(ctx, c, key, who)
 		},
 	}.command()
 }
@@ -207,7 +264,7 @@ func newPauseCmd() *cobra.Command {
 		short:   "Hold a campaign: no new wave starts and no new devices are targeted",
 		long:    "Pause an UpdateCampaign by setting spec.paused with a merge patch. Devices already updating finish.\n" + gitOpsNote,
 		args:    cobra.ExactArgs(1),
-		act: func(ctx context.Context, c client.Client, key client.ObjectKey, _ []string) (string, error) {
+		act: func(ctx context.Context, c client.Client, key client.ObjectKey, _ []string, _ actor) (string, error) {
 			return setPaused(ctx, c, key, true)
 		},
 	}.command()
@@ -220,15 +277,15 @@ func newResumeCmd() *cobra.Command {
 		short:   "Let a paused campaign go on",
 		long:    "Resume an UpdateCampaign by removing spec.paused with a merge patch.\n" + gitOpsNote,
 		args:    cobra.ExactArgs(1),
-		act: func(ctx context.Context, c client.Client, key client.ObjectKey, _ []string) (string, error) {
+		act: func(ctx context.Context, c client.Client, key client.ObjectKey, _ []string, _ actor) (string, error) {
 			return setPaused(ctx, c, key, false)
 		},
 	}.command()
 }
 
 // approveWave approves a wave to start or accepts the current wave's result, as decideApproval
-// says for the named wave, or with wave "" for the campaign's state.
-func approveWave(ctx context.Context, c client.Client, key client.ObjectKey, wave string) (string, error) {
+// says for the named wave, or with wave "" for the campaign's state, and records who did it.
+func approveWave(ctx context.Context, c client.Client, key client.ObjectKey, wave string, who actor) (string, error) {
 	var decided approval
 	var already bool
 	uc, err := changeStatus(ctx, c, key, func(uc *v1.UpdateCampaign) error {
@@ -240,6 +297,7 @@ func approveWave(ctx context.Context, c client.Client, key client.ObjectKey, wav
 		already = slices.Contains(*list, decided.wave)
 		if !already {
 			*list = append(*list, decided.wave)
+			who.record(&uc.Status, decided.action(), decided.wave)
 		}
 		return nil
 	})
@@ -253,6 +311,14 @@ func approveWave(ctx context.Context, c client.Client, key client.ObjectKey, wav
 type approval struct {
 	wave   string
 	accept bool // accept the wave's result (status.acceptedWaves), else let it start (status.approvedWaves)
+}
+
+// action is the intervention the approval records.
+func (a approval) action() v1.InterventionAction {
+	if a.accept {
+		return v1.InterventionAccept
+	}
+	return v1.InterventionApprove
 }
 
 // list is the status list the approval adds its wave to.
@@ -346,15 +412,18 @@ func pausedByFailures(uc *v1.UpdateCampaign) bool {
 	return ready != nil && (ready.Reason == v1.ReasonFailureBudgetExceeded || ready.Reason == v1.ReasonSuccessThresholdNotMet)
 }
 
-// abortCampaign sets status.abort.
-func abortCampaign(ctx context.Context, c client.Client, key client.ObjectKey) (string, error) {
+// abortCampaign sets status.abort and records who did it.
+func abortCampaign(ctx context.Context, c client.Client, key client.ObjectKey, who actor) (string, error) {
 	var already bool
 	_, err := changeStatus(ctx, c, key, func(uc *v1.UpdateCampaign) error {
 		if uc.Status.Phase.IsFinal() {
 			return fmt.Errorf("%w: it is %s", errCampaignFinished, uc.Status.Phase)
 		}
 		already = uc.Status.Abort
-		uc.Status.Abort = true
+		if !already {
+			uc.Status.Abort = true
+			who.record(&uc.Status, v1.InterventionAbort, "")
+		}
 		return nil
 	})
 	if err != nil {
@@ -366,8 +435,8 @@ func abortCampaign(ctx context.Context, c client.Client, key client.ObjectKey) (
 	return fmt.Sprintf("requested abort of updatecampaign %s", key), nil
 }
 
-// retryCampaign raises status.attempt and clears status.abort.
-func retryCampaign(ctx context.Context, c client.Client, key client.ObjectKey) (string, error) {
+// retryCampaign raises status.attempt, clears status.abort and records who did it.
+func retryCampaign(ctx context.Context, c client.Client, key client.ObjectKey, who actor) (string, error) {
 	uc, err := changeStatus(ctx, c, key, func(uc *v1.UpdateCampaign) error {
 		switch uc.Status.Phase {
 		case v1.CampaignAborted, v1.CampaignFailed, v1.CampaignPaused:
@@ -378,11 +447,14 @@ func retryCampaign(ctx context.Context, c client.Client, key client.ObjectKey) (
 		uc.Status.Abort = false
 		// Trying the wave again withdraws an earlier acceptance of its result: should the retry fail
 		// too, a person decides again.
+		var current string
 		if k := int(uc.Status.CurrentWave); k < len(uc.Spec.Waves) {
+			current = uc.Spec.Waves[k].Name
 			uc.Status.AcceptedWaves = slices.DeleteFunc(uc.Status.AcceptedWaves, func(name string) bool {
-				return name == uc.Spec.Waves[k].Name
+				return name == current
 			})
 		}
+		who.record(&uc.Status, v1.InterventionRetry, current)
 		return nil
 	})
 	if err != nil {

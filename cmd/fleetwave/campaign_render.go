@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
@@ -60,6 +61,7 @@ func renderCampaign(uc *v1.UpdateCampaign, now time.Time) string {
 
 	b.WriteString("\n")
 	writeConditions(&b, st.Conditions)
+	writeInterventions(&b, st.Interventions, now)
 	return b.String()
 }
 
@@ -183,4 +185,42 @@ func writeConditions(b *strings.Builder, conditions []metav1.Condition) {
 		fmt.Fprintln(w, "  none yet: the controller has not reported on this campaign")
 	}
 	_ = w.Flush()
+}
+
+// maxRenderedInterventions is how many of the latest interventions `status` shows.
+const maxRenderedInterventions = 10
+
+// writeInterventions writes who did what to the campaign and why, oldest first: the latest
+// maxRenderedInterventions entries of status.interventions, nothing when there are none.
+func writeInterventions(b *strings.Builder, entries []v1.Intervention, now time.Time) {
+	if len(entries) == 0 {
+		return
+	}
+	b.WriteString("\nInterventions:\n")
+	if hidden := len(entries) - maxRenderedInterventions; hidden > 0 {
+		fmt.Fprintf(b, "  %d earlier not shown (status.interventions holds them all)\n", hidden)
+		entries = entries[hidden:]
+	}
+	w := tabwriter.NewWriter(b, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(w, "  WHEN\tUSER\tACTION\tWAVE\tREASON")
+	for _, e := range entries {
+		cells := []string{"  " + age(&e.Time, now), printable(e.User), string(e.Action), printable(e.Wave), printable(e.Reason)}
+		fmt.Fprintln(w, strings.Join(cells, "\t"))
+	}
+	_ = w.Flush()
+}
+
+// printable is text people wrote into status, safe to show on a terminal: "-" when empty, and
+// control characters (tabs, newlines, escape sequences) replaced, so an entry can neither break the
+// table nor drive the reader's terminal.
+func printable(text string) string {
+	if text == "" {
+		return "-"
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return '?'
+	}, text)
 }

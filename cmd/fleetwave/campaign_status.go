@@ -36,8 +36,9 @@ func newStatusCmd() *cobra.Command {
 		Use:   "status CAMPAIGN [-w] [--timeout D] [-o json|yaml]",
 		Short: "Show a campaign wave by wave, and with -w follow it until it ends",
 		Long: `Show an UpdateCampaign: its phase, manifest and wave progress, a row per wave (planned size,
-device counts, start, finish and soak times), the totals and the Ready, Progressing, Paused and
-Stalled conditions.
+device counts, start, finish and soak times), the totals, the Ready, Progressing, Paused and
+Stalled conditions, and the latest interventions of status.interventions: who approved, accepted,
+aborted or retried, when, and why.
 
 Without -w, status prints once and exits 0 whatever the campaign's state. With -w it watches the
 campaign and prints it again on every change until the campaign ends: exit 0 when it is Completed,

@@ -709,7 +709,7 @@ func TestConcurrentApprovalsBothSurvive(t *testing.T) {
 	for i, wave := range []string{"half", "rest"} {
 		c := approver()
 		wg.Go(func() {
-			_, errs[i] = approveWave(context.Background(), c, key, wave)
+			_, errs[i] = approveWave(context.Background(), c, key, wave, actor{user: "approver-" + wave, now: time.Now})
 		})
 	}
 	wg.Wait()

@@ -219,7 +219,9 @@ func (id *updateIdentity) secret(keyPEM, certPEM []byte) ([]byte, error) {
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      id.secretName,
 			Namespace: id.ns,
-			Labels:    map[string]string{"app.kubernetes.io/part-of": "fleetwave"},
+			// update.fleetwave.io/signing-key puts the Secret in the operator's watch
+			// (controllers.SigningKeyLabel), so Manifests using it notice it at once.
+			Labels: map[string]string{"app.kubernetes.io/part-of": "fleetwave", "update.fleetwave.io/signing-key": "true"},
 			Annotations: map[string]string{
 				"update.fleetwave.io/vendor-domain": id.domain,
 				"update.fleetwave.io/model-name":    id.model,

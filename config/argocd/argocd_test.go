@@ -104,9 +104,9 @@ func readObject(t *testing.T, path string) map[string]any {
 }
 
 // runLua runs a script the way Argo CD does: the object is the global obj, only the package, base
-// and table libraries are open (Argo CD adds a reduced os library the scripts do not use; there is
-// no string library), and a script has a second to finish. It returns what the script returned,
-// converted back as Argo CD converts it.
+// and table libraries are open, with Argo CD's reduced os library (date and time only) to require
+// as "os" (there is no string library), and a script has a second to finish. It returns what the
+// script returned, converted back as Argo CD converts it.
 func runLua(script string, obj map[string]any) (any, error) {
 	state := lua.NewState(lua.Options{SkipOpenLibs: true})
 	defer state.Close()
@@ -118,6 +118,7 @@ func runLua(script string, obj map[string]any) (any, error) {
 			return nil, err
 		}
 	}
+	state.PreloadModule(lua.OsLibName, safeOs)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	state.SetContext(ctx)
@@ -126,6 +127,36 @@ func runLua(script string, obj map[string]any) (any, error) {
 		return nil, err
 	}
 	return fromLua(state.Get(-1), obj), nil
+}
+
+// actionTime is the time the os library of the tests tells: the clock stands still, so an action's
+// output can be compared with a fixture.
+var actionTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// safeOs loads the os module Argo CD lets scripts require: date and time and nothing else. Argo CD
+// copies them from gopher-lua, so these are gopher-lua's own, told actionTime for now.
+func safeOs(state *lua.LState) int {
+	full := lua.NewState()
+	defer full.Close()
+	osLib := full.GetGlobal(lua.OsLibName).(*lua.LTable)
+	date := osLib.RawGetString("date").(*lua.LFunction).GFunction
+	mod := state.SetFuncs(state.NewTable(), map[string]lua.LGFunction{
+		"date": func(l *lua.LState) int {
+			if l.GetTop() == 0 {
+				l.Push(lua.LString("%c"))
+			}
+			if l.GetTop() == 1 {
+				l.Push(lua.LNumber(actionTime.Unix()))
+			}
+			return date(l)
+		},
+		"time": func(l *lua.LState) int {
+			l.Push(lua.LNumber(actionTime.Unix()))
+			return 1
+		},
+	})
+	state.Push(mod)
+	return 1
 }
 
 func toLua(state *lua.LState, value any) lua.LValue {
@@ -371,14 +402,15 @@ func TestApproveDecidesAsDiscovery(t *testing.T) {
 }
 
 // checkApproval checks that approve on a fixture did what its button says and nothing else: added
-// the wave to approvedWaves for "Approve wave X", to acceptedWaves for "Accept the result of wave X".
+// the wave to approvedWaves for "Approve wave X", to acceptedWaves for "Accept the result of wave X",
+// and recorded that in status.interventions as Argo CD.
 func checkApproval(t *testing.T, fixture, button string, got any) {
 	t.Helper()
-	list, wave := "approvedWaves", ""
+	list, action, wave := "approvedWaves", "Approve", ""
 	if name, ok := strings.CutPrefix(button, "Approve wave "); ok {
 		wave = name
 	} else if name, ok := strings.CutPrefix(button, "Accept the result of wave "); ok {
-		list, wave = "acceptedWaves", name
+		list, action, wave = "acceptedWaves", "Accept", name
 	} else {
 		t.Fatalf("approve on %s: button %q says neither approve nor accept", fixture, button)
 	}
@@ -390,8 +422,28 @@ func checkApproval(t *testing.T, fixture, button string, got any) {
 	}
 	names, _ := status[list].([]any)
 	status[list] = append(names, wave)
+	entries, _ := status["interventions"].([]any)
+	status["interventions"] = append(entries, map[string]any{
+		"action": action, "wave": wave, "user": argocdUser, "time": actionTime.Format(time.RFC3339),
+	})
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("approve on %s offers %q (-want +got):\n%s", fixture, button, diff)
+	}
+}
+
+// argocdUser is who Argo CD's actions record in status.interventions: in-cluster, Argo CD runs
+// resource actions in argocd-server, with its ServiceAccount's credentials.
+const argocdUser = "system:serviceaccount:argocd:argocd-server"
+
+// TestStatusActionsRecordArgoCD checks that approve, abort and retry name one and the same user in
+// the entries they write, argocdUser: the one line to change when Argo CD reaches the cluster as
+// another identity.
+func TestStatusActionsRecordArgoCD(t *testing.T) {
+	want := `local argocdUser = "` + argocdUser + `"` + "\n"
+	for _, name := range []string{"abort", "approve", "retry"} {
+		if script := actionScript(t, name); strings.Count(script, want) != 1 || strings.Count(script, "user = argocdUser") != 1 {
+			t.Errorf("actions/%s/action.lua does not define %q once and record it once", name, strings.TrimSpace(want))
+		}
 	}
 }
 

@@ -20,6 +20,12 @@ const configMapHeader = `# Argo CD health checks and resource actions for the fl
 # status subresource (updatecampaigns/status), so they work, as Argo CD's service account. That
 # patch carries no resourceVersion: an approval or acceptance made with kubectl at the same instant
 # can be overwritten, which 'kubectl fleetwave approve' (optimistic locking) never does.
+#
+# Each of the three records itself in status.interventions with the user the API server sees:
+# Argo CD's, not the person's (Argo CD's own audit log names the person). That is argocdUser in
+# each script, in-cluster system:serviceaccount:argocd:argocd-server. The admission policy of
+# config/policy refuses an entry that does not name the requester: when Argo CD reaches the
+# cluster as another identity, change argocdUser in the three scripts to it.
 apiVersion: v1
 kind: ConfigMap
 metadata:

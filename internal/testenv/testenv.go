@@ -4,21 +4,27 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -147,4 +153,67 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() (b
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Kustomize builds a kustomization of the repository, such as "config/default", with the kustomize
+// the Makefile pins (KUSTOMIZE_VERSION), and returns the objects it makes, in its order. When bin/
+// lacks that kustomize, make builds it first, as it does for every tool.
+func (e *Env) Kustomize(dir string) ([]*unstructured.Unstructured, error) {
+	bin, err := kustomizeBinary(e.RepoRoot)
+	if err != nil {
+		return nil, err
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "build", filepath.Join(e.RepoRoot, dir))
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("kustomize build %s: %w\n%s", dir, err, stderr.String())
+	}
+	var objs []*unstructured.Unstructured
+	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+	for {
+		obj := &unstructured.Unstructured{}
+		if err := decoder.Decode(&obj.Object); errors.Is(err, io.EOF) {
+			return objs, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
+		}
+		if len(obj.Object) > 0 {
+			objs = append(objs, obj)
+		}
+	}
+}
+
+// kustomizeBinary is bin/kustomize-VERSION, with VERSION as the Makefile pins it, built by make
+// when it is not there yet.
+func kustomizeBinary(root string) (string, error) {
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		return "", err
+	}
+	m := regexp.MustCompile(`(?m)^KUSTOMIZE_VERSION \?= (v[0-9]+\.[0-9]+\.[0-9]+)$`).FindSubmatch(makefile)
+	if m == nil {
+		return "", errors.New("the Makefile pins no KUSTOMIZE_VERSION vMAJOR.MINOR.PATCH")
+	}
+	bin := filepath.Join(root, "bin", "kustomize-"+string(m[1]))
+	if _, err := os.Stat(bin); err == nil { //nolint:gosec // bin/ of the repository; the version matched a semver above
+		return bin, nil
+	}
+	cmd := exec.Command("make", "--no-print-directory", "-C", root, bin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building %s with make: %w\n%s", bin, err, out)
+	}
+	return bin, nil
+}
+
+// Apply creates objects through the API server as a cluster administrator. An object that exists
+// already is left as it is, so tests of one package can apply the same install one after another.
+func (e *Env) Apply(ctx context.Context, objs ...*unstructured.Unstructured) error {
+	for _, obj := range objs {
+		if err := e.Client.Create(ctx, obj.DeepCopy()); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating %s %s: %w", obj.GetKind(), obj.GetName(), err)
+		}
+	}
+	return nil
 }

@@ -3,7 +3,18 @@
 -- `kubectl fleetwave approve` without a wave. Argo CD patches the difference this makes with a JSON
 -- merge patch sent to the status subresource, without a resourceVersion, so an approval made with
 -- kubectl in the same instant can be overwritten; approve with `kubectl fleetwave approve` when
--- several people approve at once.
+-- several people approve at once (with the admission policy of config/policy such a patch is
+-- refused instead, as it would drop the other approval's entry). The approval is recorded in
+-- status.interventions.
+--
+-- Argo CD runs actions as its own identity, not the person's (who is in Argo CD's own audit log),
+-- so the entry names the identity the API server sees: in-cluster, the argocd-server
+-- ServiceAccount. With the admission policy of config/policy an entry must name exactly the user
+-- that makes the request: when Argo CD reaches the cluster as another identity (a cluster added
+-- with `argocd cluster add` uses system:serviceaccount:kube-system:argocd-manager), set argocdUser
+-- to it, the same in abort, approve and retry.
+local argocdUser = "system:serviceaccount:argocd:argocd-server"
+local os = require("os")
 local status = obj.status or {}
 local ended = status.phase == "Completed" or status.phase == "Aborted" or status.phase == "Failed"
 
@@ -47,4 +58,7 @@ for _, name in ipairs(status[list]) do
   end
 end
 table.insert(status[list], wave)
+local actions = {approvedWaves = "Approve", acceptedWaves = "Accept"}
+status.interventions = status.interventions or {}
+table.insert(status.interventions, {action = actions[list], wave = wave, user = argocdUser, time = os.date("!%Y-%m-%dT%H:%M:%SZ")})
 return obj
