@@ -265,3 +265,50 @@ func TestARepeatingPagerEndsInAConditionNotALoop(t *testing.T) {
 		t.Errorf("a plan or remote campaigns from a fleet listing that never ended: %+v", uc.Status.Plan)
 	}
 }
+
+func TestLateOfflineDeviceTimesOutInsteadOfHoldingTheCampaign(t *testing.T) {
+	ns := newNamespace(t)
+	f := newFleet(t, ns, devices{count: 6}, devices{count: 1, offline: true})
+	startOperator(t, ns, operatorOptions{})
+	publishedManifest(t, ns, f)
+	uc := campaign(ns, wave("half", percent("50%")), wave("rest", percent("100%")))
+	uc.Spec.DeviceTimeout = &metav1.Duration{Duration: 2 * time.Second}
+	uc.Spec.FailurePolicy = v1.FailurePolicy{MaxFailures: ptrTo(count(7)), MinDevices: 1, Action: v1.FailureActionPause}
+	for i := range uc.Spec.Waves {
+		uc.Spec.Waves[i].SuccessThreshold = ptrTo(percent("50%"))
+	}
+	create(t, uc)
+	eventually(t, "the first wave starts", func() (bool, string) {
+		_ = env.Client.Get(context.Background(), client.ObjectKeyFromObject(uc), uc)
+		return uc.Status.Plan != nil && len(uc.Status.Waves) > 0 && uc.Status.Waves[0].StartedAt != nil, string(uc.Status.Phase)
+	})
+
+	// An offline device registers into the first wave's range while it runs: it is sent the update
+	// late, never answers, and must time out rather than hold the campaign for ever.
+	bounds := make([]uint64, len(uc.Status.Plan.Bounds))
+	for i, b := range uc.Status.Plan.Bounds {
+		bounds[i], _ = strconv.ParseUint(b, 10, 64)
+	}
+	plan := rollout.Plan{Bounds: bounds}
+	late := ""
+	for range 64 {
+		id := newFleetIn(t, service.sim, ns, devices{count: 1, offline: true}).ids[0]
+		if plan.WaveOf(rollout.Point(string(uc.UID), id)) == 0 {
+			late = id
+			break
+		}
+		if err := service.sim.RemoveDevices(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if late == "" {
+		t.Fatal("no device of 64 fell in the first wave's range")
+	}
+
+	waitPhase(t, uc, v1.CampaignCompleted)
+	w := uc.Status.Waves[0]
+	if w.LateDevices != 1 || w.LateSentAt == nil || w.Pending != 0 || w.TimedOut < 2 {
+		t.Errorf("first wave %+v: want the late device sent, then timed out with the other offline one", w)
+	}
+	checkEachDeviceTargetedOnce(t, uc)
+}

@@ -27,7 +27,7 @@ func (run *campaignRun) startWave(ctx context.Context, k int) error {
 	st := &run.uc.Status
 	w := &st.Waves[k]
 	if w.Phase != v1.WaveStarting || w.Attempt != st.Attempt {
-		settled, err := run.remote.stop(ctx, k, st.Attempt)
+		settled, err := run.remote.stop(ctx, k, st.Attempt, true)
 		if err != nil {
 			return err
 		}
@@ -170,7 +170,7 @@ func (run *campaignRun) sendUnpinned(ctx context.Context, k int, attempt int32, 
 func (run *campaignRun) finishWave(ctx context.Context, k int, timedOut bool) error {
 	w := &run.uc.Status.Waves[k]
 	if timedOut {
-		if err := run.remote.stopAll(ctx, k); err != nil {
+		if err := run.remote.stopRunning(ctx, k); err != nil {
 			return err
 		}
 		if err := run.observeWave(ctx, k); err != nil {
@@ -231,8 +231,29 @@ func (run *campaignRun) sendLateDevices(ctx context.Context, k int) error {
 			w.LateDevices += sent
 			w.Targeted += sent
 			w.Pending += sent
+			w.LateSentAt = run.timestamp()
 			log.FromContext(ctx).Info("Sent the update to devices that joined late", "wave", w.Name, "devices", sent)
 		}
+	}
+	return nil
+}
+
+// timeOutLateDevices ends the wait for devices of finished waves that were sent the update late and
+// have not reported deviceTimeout after it was sent: their remote campaigns are stopped and they count
+// as timed out, as the wave's own devices do.
+func (run *campaignRun) timeOutLateDevices(ctx context.Context) error {
+	timeout := run.policy.DeviceTimeout
+	for k := range run.uc.Status.Waves {
+		w := &run.uc.Status.Waves[k]
+		if timeout <= 0 || w.FinishedAt == nil || w.Pending == 0 || w.LateSentAt == nil || run.now().Before(w.LateSentAt.Add(timeout)) {
+			continue
+		}
+		if err := run.remote.stopRunning(ctx, k); err != nil {
+			return err
+		}
+		log.FromContext(ctx).Info("Devices that joined late timed out", "wave", w.Name, "devices", w.Pending)
+		w.TimedOut += w.Pending
+		w.Pending = 0
 	}
 	return nil
 }

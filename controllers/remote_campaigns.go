@@ -130,18 +130,23 @@ func (rc remoteCampaigns) start(ctx context.Context, remote pelion.Campaign) err
 }
 
 // stop stops the remote campaigns of wave k under attempts before the given one that still send to
-// devices, and deletes those never started. It reports whether all of them have settled: none is
-// running or stopping any more, so no device of theirs can still be updating.
-func (rc remoteCampaigns) stop(ctx context.Context, k int, before int32) (settled bool, err error) {
+// devices. Those never started (a crash came between their create and their start) are deleted when
+// drop is set, because their attempt is over for good (abort, retry, deletion); otherwise they stay, and
+// the attempt starts them when it sends again, so their names are never created twice. It reports
+// whether all of them have settled: none is running or stopping any more, so no device of theirs can
+// still be updating.
+func (rc remoteCampaigns) stop(ctx context.Context, k int, before int32, drop bool) (settled bool, err error) {
 	settled = true
 	err = rc.each(ctx, k, func(remote pelion.Campaign, ref chunkRef) error {
 		switch {
 		case ref.attempt >= before || remote.Phase.Finished():
 			return nil
-		case remote.Phase == pelion.PhaseDraft:
+		case remote.Phase == pelion.PhaseDraft && drop:
 			if err := rc.svc.DeleteCampaign(ctx, remote.ID); err != nil {
 				return serviceError("deleting a remote campaign never started", err)
 			}
+			return nil
+		case remote.Phase == pelion.PhaseDraft:
 			return nil
 		case remote.Phase == pelion.PhaseStopping:
 			settled = false
@@ -156,9 +161,17 @@ func (rc remoteCampaigns) stop(ctx context.Context, k int, before int32) (settle
 	return settled, err
 }
 
-// stopAll stops every remote campaign of wave k, whatever its attempt.
+// stopAll stops every remote campaign of wave k, whatever its attempt, and deletes those never
+// started: the wave is aborted, or the UpdateCampaign deleted.
 func (rc remoteCampaigns) stopAll(ctx context.Context, k int) error {
-	_, err := rc.stop(ctx, k, math.MaxInt32)
+	_, err := rc.stop(ctx, k, math.MaxInt32, true)
+	return err
+}
+
+// stopRunning stops every running remote campaign of wave k, and leaves those never started to the
+// attempt that goes on: a device timeout ends what runs, not the attempt.
+func (rc remoteCampaigns) stopRunning(ctx context.Context, k int) error {
+	_, err := rc.stop(ctx, k, math.MaxInt32, false)
 	return err
 }
 

@@ -83,6 +83,9 @@ func (r *UpdateCampaignReconciler) reconcileRollout(ctx context.Context, uc *v1.
 		if err := run.observeWaves(ctx); err != nil {
 			return ctrl.Result{}, err
 		}
+		if err := run.timeOutLateDevices(ctx); err != nil {
+			return ctrl.Result{}, err
+		}
 		if step, err = rollout.Next(plannerInput(uc, run.waves, run.policy, run.plan, r.Clock.Now())); err != nil {
 			return ctrl.Result{}, stalled(v1.ReasonInvalidSpec, "%v", err)
 		}

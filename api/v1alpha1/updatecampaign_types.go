@@ -260,6 +260,10 @@ type WaveStatus struct {
 	// counted in targeted too.
 	// +optional
 	LateDevices int64 `json:"lateDevices,omitempty"`
+	// lateSentAt is when devices that joined late were last sent the update; those still pending
+	// spec.deviceTimeout after it count as timed out.
+	// +optional
+	LateSentAt *metav1.Time `json:"lateSentAt,omitempty"`
 	// remoteCampaigns is how many Update Service campaigns the wave's current attempt created: one per
 	// chunk that had devices to update, and one per follow-up.
 	// +optional

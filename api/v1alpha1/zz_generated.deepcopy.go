@@ -624,6 +624,10 @@ func (in *Wave) DeepCopy() *Wave {
 func (in *WaveStatus) DeepCopyInto(out *WaveStatus) {
 	*out = *in
 	out.DeviceCounts = in.DeviceCounts
+	if in.LateSentAt != nil {
+		in, out := &in.LateSentAt, &out.LateSentAt
+		*out = (*in).DeepCopy()
+	}
 	if in.StartedAt != nil {
 		in, out := &in.StartedAt, &out.StartedAt
 		*out = (*in).DeepCopy()
