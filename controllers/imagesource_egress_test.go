@@ -5,16 +5,16 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fleetwave/fleetwave/internal/testserver"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -35,35 +35,6 @@ import (
 
 // debugLine matches a log line of verbosity 1 or more, which the operator does not write by default.
 var debugLine = regexp.MustCompile(`"level"=[1-9]`)
-
-// imageServer is a loopback image server that counts the connections it accepted.
-type imageServer struct {
-	*httptest.Server
-	conns atomic.Int32
-}
-
-func startImageServer(t *testing.T, addr string, useTLS bool, h http.HandlerFunc) *imageServer {
-	t.Helper()
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &imageServer{Server: httptest.NewUnstartedServer(h)}
-	s.Listener.Close()
-	s.Listener = l
-	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			s.conns.Add(1)
-		}
-	}
-	if useTLS {
-		s.StartTLS()
-	} else {
-		s.Start()
-	}
-	t.Cleanup(s.Close)
-	return s
-}
 
 // imageHandler serves data, with a Content-Length or (withLength false) chunked.
 func imageHandler(data []byte, withLength bool) http.HandlerFunc {
@@ -136,13 +107,13 @@ func TestImageSourceOnLoopbackIsRefusedUnlessAllowListed(t *testing.T) {
 		useTLS := tc.useTLS
 		t.Run(fmt.Sprintf("tls=%v", useTLS), func(t *testing.T) {
 			ns := newNamespace(t)
-			src := startImageServer(t, "127.0.0.1:0", useTLS, imageHandler(data, true))
+			src := testserver.Start(t, "127.0.0.1:0", useTLS, imageHandler(data, true))
 			img := imageFromURL(ns, "fw", src.URL+"/fw.bin?token=s3cr3t", sha256Hex(data))
 			create(t, img)
 			op := startOperator(t, ns, operatorOptions{images: imagePolicy(t, "", false)})
 
 			waitStalledQuietly(t, img, v1.ReasonSourceRefused, tc.why)
-			if n := src.conns.Load(); n != 0 {
+			if n := src.Conns(); n != 0 {
 				t.Errorf("the refused loopback server accepted %d connections", n)
 			}
 			c := meta.FindStatusCondition(img.Status.Conditions, v1.ConditionStalled)
@@ -161,22 +132,22 @@ func TestImageSourceOnLoopbackIsRefusedUnlessAllowListed(t *testing.T) {
 
 func TestImageSourceRedirectToRefusedAddressIsRefused(t *testing.T) {
 	data := firmware(16<<10, 21)
-	target := startImageServer(t, "127.0.0.2:0", true, imageHandler(data, true))
+	target := testserver.Start(t, "127.0.0.2:0", true, imageHandler(data, true))
 	for _, useTLS := range []bool{true, false} {
 		t.Run(fmt.Sprintf("from tls=%v", useTLS), func(t *testing.T) {
 			ns := newNamespace(t)
-			first := startImageServer(t, "127.0.0.1:0", useTLS, redirectHandler(target.URL+"/fw.bin"))
+			first := testserver.Start(t, "127.0.0.1:0", useTLS, redirectHandler(target.URL+"/fw.bin"))
 			img := imageFromURL(ns, "fw", first.URL+"/fw.bin", sha256Hex(data))
 			create(t, img)
 			startOperator(t, ns, operatorOptions{images: imagePolicy(t, "127.0.0.1/32", true)})
 
 			waitStalledQuietly(t, img, v1.ReasonSourceRefused, "127.0.0.2 is a loopback address")
-			if first.conns.Load() == 0 {
+			if first.Conns() == 0 {
 				t.Errorf("the allowed server was never asked: the refusal is not the redirect's")
 			}
 		})
 	}
-	if n := target.conns.Load(); n != 0 {
+	if n := target.Conns(); n != 0 {
 		t.Errorf("the refused redirect target accepted %d connections", n)
 	}
 }
@@ -184,15 +155,15 @@ func TestImageSourceRedirectToRefusedAddressIsRefused(t *testing.T) {
 func TestImageSourceRedirectFromHTTPSToHTTPIsRefused(t *testing.T) {
 	data := firmware(16<<10, 22)
 	ns := newNamespace(t)
-	plain := startImageServer(t, "127.0.0.1:0", false, imageHandler(data, true))
-	secure := startImageServer(t, "127.0.0.1:0", true, redirectHandler(plain.URL+"/fw.bin"))
+	plain := testserver.Start(t, "127.0.0.1:0", false, imageHandler(data, true))
+	secure := testserver.Start(t, "127.0.0.1:0", true, redirectHandler(plain.URL+"/fw.bin"))
 	img := imageFromURL(ns, "fw", secure.URL+"/fw.bin", sha256Hex(data))
 	create(t, img)
 	// Plain http to 127.0.0.1 is allowed here: only the downgrade refuses the redirect.
 	startOperator(t, ns, operatorOptions{images: imagePolicy(t, "127.0.0.1/32", true)})
 
 	waitStalledQuietly(t, img, v1.ReasonSourceRefused, "it would drop TLS")
-	if n := plain.conns.Load(); n != 0 {
+	if n := plain.Conns(); n != 0 {
 		t.Errorf("the http redirect target accepted %d connections", n)
 	}
 }
@@ -212,7 +183,7 @@ func TestImageSourceOverTheMaximumSizeIsRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := newNamespace(t)
 			data := firmware(tc.size, 23)
-			src := startImageServer(t, "127.0.0.1:0", false, imageHandler(data, tc.withLength))
+			src := testserver.Start(t, "127.0.0.1:0", false, imageHandler(data, tc.withLength))
 			img := imageFromURL(ns, "fw", src.URL+"/fw.bin", sha256Hex(data))
 			create(t, img)
 			images := testImageSources(t)
@@ -237,7 +208,7 @@ func TestImageSourceOnAllowListedLoopbackIsUploaded(t *testing.T) {
 		t.Run(fmt.Sprintf("content-length=%v", withLength), func(t *testing.T) {
 			ns := newNamespace(t)
 			data := firmware(200<<10, 24)
-			src := startImageServer(t, "127.0.0.1:0", true, imageHandler(data, withLength))
+			src := testserver.Start(t, "127.0.0.1:0", true, imageHandler(data, withLength))
 			img := imageFromURL(ns, "fw", src.URL+"/fw.bin", sha256Hex(data))
 			create(t, img)
 			images := imagePolicy(t, "127.0.0.1/32", false) // https only
@@ -258,7 +229,7 @@ func TestImageSourceDigestMismatchDoesNotRevealTheDigest(t *testing.T) {
 		t.Run(fmt.Sprintf("content-length=%v", withLength), func(t *testing.T) {
 			ns := newNamespace(t)
 			data := firmware(32<<10, 25)
-			src := startImageServer(t, "127.0.0.1:0", false, imageHandler(data, withLength))
+			src := testserver.Start(t, "127.0.0.1:0", false, imageHandler(data, withLength))
 			img := imageFromURL(ns, "fw", src.URL+"/fw.bin", sha256Hex([]byte("something else")))
 			create(t, img)
 			op := startOperator(t, ns, operatorOptions{})
@@ -287,7 +258,7 @@ func TestImageSourceDownloadDeadlineIsRetried(t *testing.T) {
 	ns := newNamespace(t)
 	data := firmware(64<<10, 26)
 	stop := make(chan struct{})
-	src := startImageServer(t, "127.0.0.1:0", false, func(w http.ResponseWriter, r *http.Request) {
+	src := testserver.Start(t, "127.0.0.1:0", false, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 		_, _ = w.Write(data[:1024])
 		w.(http.Flusher).Flush()

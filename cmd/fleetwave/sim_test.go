@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -10,15 +9,15 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fleetwave/fleetwave/internal/testserver"
 
 	"github.com/fleetwave/fleetwave/internal/manifest"
 	"github.com/fleetwave/fleetwave/internal/pelion"
@@ -143,39 +142,12 @@ func startSim(t *testing.T, opts simOptions) string {
 }
 
 // trickleRequest sends a POST's headers, declaring a body of length bytes, and then body a byte every
-// 20ms. It returns the status line the server answers with ("" when it hangs up without one) and how
-// long it took; "still open" when it has done neither after 5s.
+// 20ms; see testserver.Trickle.
 func trickleRequest(t *testing.T, addr, apiKey string, length int, body []byte) (string, time.Duration) {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	stop := make(chan struct{})
-	defer close(stop)
-	start := time.Now()
-	fmt.Fprintf(conn, "POST /v3/update-campaigns HTTP/1.1\r\nHost: sim\r\nAuthorization: Bearer %s\r\n"+
+	head := fmt.Sprintf("POST /v3/update-campaigns HTTP/1.1\r\nHost: sim\r\nAuthorization: Bearer %s\r\n"+
 		"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n", apiKey, length)
-	go func() {
-		for _, b := range body {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			if _, err := conn.Write([]byte{b}); err != nil {
-				return
-			}
-		}
-	}()
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return "still open", time.Since(start)
-	}
-	return strings.TrimSpace(line), time.Since(start)
+	return testserver.Trickle(t, addr, head, body, 20*time.Millisecond)
 }
 
 // `fleetwave sim` serves with read timeouts: a client trickling its request body is answered 408

@@ -6,45 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/fleetwave/fleetwave/internal/testserver"
 )
 
 // Every server here listens on loopback (127.0.0.1, or 127.0.0.2 for a destination the policy must
 // refuse); the client under test is never pointed anywhere else.
-
-// server is a loopback test server that counts the connections it accepted.
-type server struct {
-	*httptest.Server
-	conns atomic.Int32
-}
-
-func startServer(t *testing.T, addr string, useTLS bool, h http.HandlerFunc) *server {
-	t.Helper()
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{Server: httptest.NewUnstartedServer(h)}
-	s.Listener.Close()
-	s.Listener = l
-	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			s.conns.Add(1)
-		}
-	}
-	if useTLS {
-		s.StartTLS()
-	} else {
-		s.Start()
-	}
-	t.Cleanup(s.Close)
-	return s
-}
 
 func serveBody(body string) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, body) }
@@ -55,7 +26,7 @@ func redirectTo(target string) http.HandlerFunc {
 }
 
 // trusting is a TLS config that trusts the test servers' certificate.
-func trusting(s *server) *tls.Config {
+func trusting(s *testserver.Counting) *tls.Config {
 	pool := x509.NewCertPool()
 	pool.AddCert(s.Certificate())
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
@@ -85,31 +56,31 @@ func wantRefusal(t *testing.T, err error, kind string) *RefusedError {
 }
 
 func TestClientRefusesLoopbackAtDialTime(t *testing.T) {
-	srv := startServer(t, "127.0.0.1:0", true, serveBody("firmware"))
+	srv := testserver.Start(t, "127.0.0.1:0", true, serveBody("firmware"))
 	_, err := fetch(t, NewClient(Policy{}, trusting(srv)), srv.URL+"/fw.bin")
 	if r := wantRefusal(t, err, RefusedAddress); r.Class != Loopback {
 		t.Errorf("refused as %s, want loopback", r.Class)
 	}
-	if n := srv.conns.Load(); n != 0 {
+	if n := srv.Conns(); n != 0 {
 		t.Errorf("the refused server accepted %d connections", n)
 	}
 }
 
 func TestClientRefusesPlainHTTPBeforeConnecting(t *testing.T) {
-	srv := startServer(t, "127.0.0.1:0", false, serveBody("firmware"))
+	srv := testserver.Start(t, "127.0.0.1:0", false, serveBody("firmware"))
 	allow := mustAllow(t, "127.0.0.1/32")
 	for _, p := range []Policy{{}, {Allow: allow}} {
 		_, err := fetch(t, NewClient(p, nil), srv.URL+"/fw.bin")
 		wantRefusal(t, err, RefusedScheme)
 	}
-	if n := srv.conns.Load(); n != 0 {
+	if n := srv.Conns(); n != 0 {
 		t.Errorf("the server accepted %d connections", n)
 	}
 }
 
 func TestClientFetchesFromAllowListedLoopback(t *testing.T) {
-	tlsSrv := startServer(t, "127.0.0.1:0", true, serveBody("over https"))
-	plain := startServer(t, "127.0.0.1:0", false, serveBody("over http"))
+	tlsSrv := testserver.Start(t, "127.0.0.1:0", true, serveBody("over https"))
+	plain := testserver.Start(t, "127.0.0.1:0", false, serveBody("over http"))
 	cases := []struct {
 		name   string
 		policy Policy
@@ -133,39 +104,39 @@ func TestClientFetchesFromAllowListedLoopback(t *testing.T) {
 
 func TestClientRefusesRedirectToRefusedAddress(t *testing.T) {
 	// 127.0.0.2 is loopback too, but outside the allow-listed 127.0.0.1/32.
-	target := startServer(t, "127.0.0.2:0", true, serveBody("internal"))
+	target := testserver.Start(t, "127.0.0.2:0", true, serveBody("internal"))
 	for _, useTLS := range []bool{true, false} {
 		t.Run(fmt.Sprintf("tls=%v", useTLS), func(t *testing.T) {
-			first := startServer(t, "127.0.0.1:0", useTLS, redirectTo(target.URL+"/secret"))
+			first := testserver.Start(t, "127.0.0.1:0", useTLS, redirectTo(target.URL+"/secret"))
 			p := Policy{Allow: mustAllow(t, "127.0.0.1/32"), AllowHTTP: true}
 			_, err := fetch(t, NewClient(p, trusting(target)), first.URL+"/fw.bin")
 			if r := wantRefusal(t, err, RefusedAddress); r.Class != Loopback {
 				t.Errorf("refused as %s, want loopback", r.Class)
 			}
-			if first.conns.Load() != 1 {
-				t.Errorf("the allowed server saw %d connections, want 1", first.conns.Load())
+			if first.Conns() != 1 {
+				t.Errorf("the allowed server saw %d connections, want 1", first.Conns())
 			}
 		})
 	}
-	if n := target.conns.Load(); n != 0 {
+	if n := target.Conns(); n != 0 {
 		t.Errorf("the refused redirect target accepted %d connections", n)
 	}
 }
 
 func TestClientRefusesRedirectFromHTTPSToHTTP(t *testing.T) {
-	plain := startServer(t, "127.0.0.1:0", false, serveBody("over http"))
-	secure := startServer(t, "127.0.0.1:0", true, redirectTo(plain.URL+"/fw.bin"))
+	plain := testserver.Start(t, "127.0.0.1:0", false, serveBody("over http"))
+	secure := testserver.Start(t, "127.0.0.1:0", true, redirectTo(plain.URL+"/fw.bin"))
 	p := Policy{Allow: mustAllow(t, "127.0.0.1/32"), AllowHTTP: true} // http itself is allowed here
 	_, err := fetch(t, NewClient(p, trusting(secure)), secure.URL+"/fw.bin")
 	wantRefusal(t, err, RefusedRedirect)
-	if n := plain.conns.Load(); n != 0 {
+	if n := plain.Conns(); n != 0 {
 		t.Errorf("the http target accepted %d connections", n)
 	}
 }
 
 func TestClientFollowsAtMostFiveRedirects(t *testing.T) {
 	var hops atomic.Int32
-	srv := startServer(t, "127.0.0.1:0", true, func(w http.ResponseWriter, r *http.Request) {
+	srv := testserver.Start(t, "127.0.0.1:0", true, func(w http.ResponseWriter, r *http.Request) {
 		hops.Add(1)
 		var n int
 		_, _ = fmt.Sscanf(r.URL.Path, "/%d", &n)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetwave/fleetwave/internal/testserver"
+
 	"github.com/fleetwave/fleetwave/internal/pelion"
 )
 
@@ -110,42 +112,6 @@ func TestCampaignWithoutRootManifestCannotStart(t *testing.T) {
 	e.awaitPhase(c.ID, pelion.PhaseStopped)
 }
 
-// trickle sends head, then body one byte every gap, to addr until the server answers or closes the
-// connection. It returns the status line ("" when the server closed without one) and how long the
-// server took; a server that has done neither after 5s returns "still open".
-func trickle(t *testing.T, addr, head string, body []byte, gap time.Duration) (string, time.Duration) {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	stop := make(chan struct{})
-	defer close(stop)
-	start := time.Now()
-	if _, err := io.WriteString(conn, head); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for _, b := range body {
-			select {
-			case <-stop:
-				return
-			case <-time.After(gap):
-			}
-			if _, err := conn.Write([]byte{b}); err != nil {
-				return
-			}
-		}
-	}()
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if isTimeout(err) {
-		return "still open", time.Since(start)
-	}
-	return strings.TrimSpace(line), time.Since(start)
-}
-
 func serveWith(t *testing.T, h http.Handler, to Timeouts) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -194,7 +160,7 @@ func TestServedSimulatorBoundsSlowRequests(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			addr := serveWith(t, s.Handler(), tt.timeouts)
-			got, took := trickle(t, addr, tt.head, tt.body, tt.gap)
+			got, took := testserver.Trickle(t, addr, tt.head, tt.body, tt.gap)
 			if got != tt.want {
 				t.Errorf("got %q after %v, want %q", got, took, tt.want)
 			}
@@ -253,7 +219,7 @@ func TestBodyDeadlinesLetSteadyBodiesAndLongHandlersThrough(t *testing.T) {
 	})
 	addr := serveWith(t, h, Timeouts{ReadHeader: time.Minute, Read: time.Minute, BodyIdle: idle, Idle: time.Minute})
 	body := []byte(strings.Repeat("x", 20)) // 20 bytes 20ms apart: 400ms in all, more than idle
-	got, took := trickle(t, addr, postHead("/", len(body)), body, 20*time.Millisecond)
+	got, took := testserver.Trickle(t, addr, postHead("/", len(body)), body, 20*time.Millisecond)
 	if got != "HTTP/1.1 200 OK" {
 		t.Errorf("steady body and a long handler: %q after %v", got, took)
 	}
