@@ -73,6 +73,10 @@ verify: manifests generate fmt $(KUSTOMIZE) ## Regenerate everything and fail if
 		echo "verify: generated files, formatting or go.mod are out of date:"; git status --porcelain; git --no-pager diff --stat; exit 1; \
 	fi
 
+.PHONY: chaos
+chaos: build ## Roll campaigns out under abuse (leader SIGKILLs, API server restarts, faults, churn) and check the invariants; SEED=n, CHAOS_FLAGS=-short.
+	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go run ./test/chaos $(if $(SEED),-seed $(SEED)) $(CHAOS_FLAGS)
+
 .PHONY: envtest
 envtest: ## Build the envtest control plane (etcd, kube-apiserver, kubectl) and print its directory.
 	@WITH_KUBECTL=1 hack/setup-envtest.sh
