@@ -196,8 +196,8 @@ func run(o options) error {
 		// safe because the process exits right after the manager stops.
 		LeaderElectionReleaseOnCancel: true,
 		// The watched namespaces only, and of Secrets and ConfigMaps only the metadata of labelled
-		// ones; their contents are read with direct GETs.
-		Cache:  controllers.CacheOptions(o.namespaces),
+		// ones (of Secrets, only with --namespaces); their contents are read with direct GETs.
+		Cache:  controllers.CacheOptions(o.namespaces, o.watchSigningKeySecrets()),
 		Client: controllers.ClientOptions(),
 	})
 	if err != nil {
@@ -253,8 +253,14 @@ func setupControllers(mgr ctrl.Manager, o options, apiKeyRef types.NamespacedNam
 		ImageSpoolDir:            o.images.spoolDir,
 		PollInterval:             o.pollInterval,
 		DevicesPerRemoteCampaign: o.devicesPerRemote,
+		WatchSigningKeySecrets:   o.watchSigningKeySecrets(),
 	})
 }
+
+// watchSigningKeySecrets tells whether the operator watches labelled signing key Secrets: only with
+// --namespaces, where the namespaced install's Roles grant list and watch on Secrets in those
+// namespaces. Cluster-wide it has get alone on Secrets and looks again for a missing key with backoff.
+func (o options) watchSigningKeySecrets() bool { return len(o.namespaces) > 0 }
 
 // imageSourceOptions are where FirmwareImages may be fetched from (spec.source.url) and how much of
 // them: anyone who may edit a namespace chooses the URL, and the operator fetches it from inside the

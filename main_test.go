@@ -71,6 +71,15 @@ func TestParseFlagsNamespaces(t *testing.T) {
 	}
 }
 
+func TestSigningKeySecretsWatchedOnlyWithNamespaces(t *testing.T) {
+	if parseFlags(nil).watchSigningKeySecrets() {
+		t.Error("without --namespaces the operator watches Secrets: the cluster-wide install grants get alone")
+	}
+	if !parseFlags([]string{"--namespaces=team-a"}).watchSigningKeySecrets() {
+		t.Error("with --namespaces the operator does not watch labelled signing key Secrets")
+	}
+}
+
 func TestParseNamespacesRefusesWhatIsNoNamespace(t *testing.T) {
 	for _, bad := range []string{"Team-A", "team_a", "team-a,-b", "a/b", strings.Repeat("n", 64)} {
 		if got, err := parseNamespaces(bad); err == nil {

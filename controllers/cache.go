@@ -13,7 +13,8 @@ import (
 // reads the contents of any, labelled or not, with a direct GET when it needs them, and looks again
 // for a missing one with backoff.
 const (
-	// SigningKeyLabel marks a Secret holding a manifest signing key; `fleetwave init` sets it.
+	// SigningKeyLabel marks a Secret holding a manifest signing key; `fleetwave init` sets it. Such
+	// Secrets are watched only with Options.WatchSigningKeySecrets (a namespaced install).
 	SigningKeyLabel = "update.fleetwave.io/signing-key"
 	// FirmwareImageLabel marks a ConfigMap holding a firmware binary for a FirmwareImage.
 	FirmwareImageLabel = "update.fleetwave.io/firmware-image"
@@ -24,23 +25,27 @@ const (
 //   - the fleetwave kinds, without managedFields (their annotations stay: the reconcilers write whole
 //     objects back with Update when they add or remove a finalizer, and dropping annotations there,
 //     kubectl's last-applied-configuration among them, would delete them from the API server);
-//   - the metadata of labelled Secrets and ConfigMaps only, without annotations (a `kubectl apply`
-//     of a Secret leaves its data in last-applied-configuration) or managedFields, and never contents.
+//   - the metadata of labelled ConfigMaps and, with watchSigningKeySecrets (Options.WatchSigningKeySecrets),
+//     of labelled Secrets only, without annotations (a `kubectl apply` of a Secret leaves its data in
+//     last-applied-configuration) or managedFields, and never contents. Without it no Secret is
+//     cached: nothing watches them, and the client reads them directly (ClientOptions).
 //
 // namespaces, when not empty, limits the cache, and so every watch, to those namespaces.
-func CacheOptions(namespaces []string) cache.Options {
+func CacheOptions(namespaces []string, watchSigningKeySecrets bool) cache.Options {
 	o := cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {
-				Label:     labels.SelectorFromSet(labels.Set{SigningKeyLabel: "true"}),
-				Transform: stripToMetadata,
-			},
 			&corev1.ConfigMap{}: {
 				Label:     labels.SelectorFromSet(labels.Set{FirmwareImageLabel: "true"}),
 				Transform: stripToMetadata,
 			},
 		},
+	}
+	if watchSigningKeySecrets {
+		o.ByObject[&corev1.Secret{}] = cache.ByObject{
+			Label:     labels.SelectorFromSet(labels.Set{SigningKeyLabel: "true"}),
+			Transform: stripToMetadata,
+		}
 	}
 	if len(namespaces) > 0 {
 		o.DefaultNamespaces = make(map[string]cache.Config, len(namespaces))

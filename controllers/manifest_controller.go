@@ -43,7 +43,7 @@ const (
 // ManifestReconciler builds, signs and publishes Manifests.
 type ManifestReconciler struct {
 	Client client.Client
-	// APIReader reads signing key Secrets uncached; the cache holds only the metadata of Secrets
+	// APIReader reads signing key Secrets uncached; the cache holds at most the metadata of Secrets
 	// labelled SigningKeyLabel (CacheOptions), so no key material sits in the operator's memory
 	// between signatures.
 	APIReader client.Reader
@@ -53,20 +53,24 @@ type ManifestReconciler struct {
 	// MissingKeyRetry is the first wait before looking again for a signing key Secret that does not
 	// exist; zero means defaultMissingKeyRetry.
 	MissingKeyRetry time.Duration
+	// WatchKeySecrets watches the metadata of Secrets labelled SigningKeyLabel, so that a key Secret
+	// created or fixed wakes its Manifests at once; it needs list and watch on Secrets. Without it a
+	// missing key is looked for again with backoff, on get alone.
+	WatchKeySecrets bool
 }
 
 // +kubebuilder:rbac:groups=update.fleetwave.io,resources=manifests,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=update.fleetwave.io,resources=manifests/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=update.fleetwave.io,resources=manifests/finalizers,verbs=update
 // +kubebuilder:rbac:groups=update.fleetwave.io,resources=firmwareimages,verbs=get;list;watch
-// Signing keys are read with get, when a manifest is signed. list and watch serve only the watch on
-// Secrets labelled SigningKeyLabel, which wakes a Manifest the moment its key Secret appears or is
-// fixed. RBAC cannot narrow list or watch to a label (authorisation sees no label selector), so the
-// two verbs reach every Secret the role's binding covers, while the operator asks for, and caches,
-// the metadata of labelled ones only. Without them the operator would still work, on get alone,
-// noticing new keys by looking again with backoff. The namespaced install (config/namespaced)
-// confines all three verbs to the watched namespaces.
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// Signing keys are read with get, when a manifest is signed, and that is all the generated (cluster-
+// wide) role grants on Secrets: RBAC cannot narrow list or watch to a label (authorisation sees no
+// label selector), so they would reach every Secret in the cluster. Installed cluster-wide, the
+// operator does not watch Secrets and notices a new key by looking again with backoff (missingKey).
+// The namespaced install (config/namespaced) adds list and watch on Secrets in the watched
+// namespaces' Roles, and the operator, run with --namespaces, watches labelled ones there
+// (WatchKeySecrets).
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 
 // Reconcile signs the manifest once and keeps it published: get, finalizer, observe, act, and one
 // status patch at the end.
@@ -239,13 +243,16 @@ func (r *ManifestReconciler) signingKey(ctx context.Context, mf *v1.Manifest) (c
 }
 
 // missingKey waits for a signing key Secret that does not exist yet: GitOps tools and secret
-// operators may well create it after the Manifest. A Secret created with SigningKeyLabel wakes the
-// Manifest through the watch at once. An unlabelled one is invisible to the cache, so the Manifest
-// looks again: after MissingKeyRetry, then after waits as long as the key has been missing (so they
-// double), up to maxMissingKeyRetry.
+// operators may well create it after the Manifest. With WatchKeySecrets, a Secret created with
+// SigningKeyLabel wakes the Manifest through the watch at once. Any other (every one, without the
+// watch) is invisible to the cache, so the Manifest looks again: after MissingKeyRetry, then after
+// waits as long as the key has been missing (so they double), up to maxMissingKeyRetry.
 func (r *ManifestReconciler) missingKey(mf *v1.Manifest, name string) error {
-	msg := fmt.Sprintf("Secret %s does not exist yet; one labelled %s=true is noticed as soon as it is created, any other within minutes",
-		name, SigningKeyLabel)
+	msg := fmt.Sprintf("Secret %s does not exist yet; it is looked for again within minutes", name)
+	if r.WatchKeySecrets {
+		msg = fmt.Sprintf("Secret %s does not exist yet; one labelled %s=true is noticed as soon as it is created, any other within minutes",
+			name, SigningKeyLabel)
+	}
 	r.markKey(mf, v1.ReasonKeyNotFound, msg)
 	now := r.Clock.Now()
 	missingFor := time.Duration(0)
@@ -443,16 +450,18 @@ func (r *ManifestReconciler) remoteID(ctx context.Context, mf *v1.Manifest) (str
 	return found.ID, nil
 }
 
-// SetupWithManager watches Manifests, the FirmwareImages they wait for and the metadata of the
-// Secrets that hold their keys: with the manager's cache set up by CacheOptions, of the Secrets
-// labelled SigningKeyLabel only.
+// SetupWithManager watches Manifests and the FirmwareImages they wait for and, with WatchKeySecrets,
+// the metadata of the Secrets that hold their keys: with the manager's cache set up by CacheOptions,
+// of the Secrets labelled SigningKeyLabel only. Without WatchKeySecrets nothing lists or watches
+// Secrets.
 func (r *ManifestReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1.Manifest{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&v1.FirmwareImage{}, handler.EnqueueRequestsFromMapFunc(
-			referencing(r.Client, &v1.ManifestList{}, indexManifestImage))).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(
-			referencing(r.Client, &v1.ManifestList{}, indexManifestSecret)), builder.OnlyMetadata).
-		Named("manifest").
-		Complete(r)
+			referencing(r.Client, &v1.ManifestList{}, indexManifestImage)))
+	if r.WatchKeySecrets {
+		b = b.Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(
+			referencing(r.Client, &v1.ManifestList{}, indexManifestSecret)), builder.OnlyMetadata)
+	}
+	return b.Named("manifest").Complete(r)
 }

@@ -23,7 +23,6 @@ import (
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -161,11 +160,14 @@ func startShippedOperator(t *testing.T, s shipped, ns string) *operator {
 	cfg, _ := impersonating(t, s.operator)
 	logs := &logBuffer{}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        env.Scheme,
-		Logger:                        logs.logger(),
-		Metrics:                       metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress:        "0",
-		Cache:                         cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Scheme:                 env.Scheme,
+		Logger:                 logs.logger(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		// As main.go without --namespaces (no watch on Secrets, which the shipped role cannot list),
+		// over the test's namespace.
+		Cache:                         controllers.CacheOptions([]string{ns}, false),
+		Client:                        controllers.ClientOptions(),
 		Controller:                    config.Controller{SkipNameValidation: ptr.To(true)},
 		LeaderElection:                true,
 		LeaderElectionID:              "fleetwave.update.fleetwave.io", // as main.go

@@ -2,10 +2,14 @@ package controllers_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
@@ -32,8 +37,9 @@ import (
 const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
 // startScopedOperator runs the reconcilers as the operator does, with the cache and client options
-// of controllers.CacheOptions and controllers.ClientOptions, as the user of cfg, until the test ends.
-func startScopedOperator(t *testing.T, cfg *rest.Config, namespaces []string, o controllers.Options) ctrl.Manager {
+// of controllers.CacheOptions (watching signing key Secrets as o says) and controllers.ClientOptions,
+// as the user of cfg, until the test ends. It returns the manager and the operator's logs.
+func startScopedOperator(t *testing.T, cfg *rest.Config, namespaces []string, o controllers.Options) (ctrl.Manager, *logBuffer) {
 	t.Helper()
 	if o.Service == nil {
 		o.Service = staticService{service.client}
@@ -45,7 +51,7 @@ func startScopedOperator(t *testing.T, cfg *rest.Config, namespaces []string, o 
 		Logger:                 logs.logger(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  controllers.CacheOptions(namespaces),
+		Cache:                  controllers.CacheOptions(namespaces, o.WatchSigningKeySecrets),
 		Client:                 controllers.ClientOptions(),
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	})
@@ -64,7 +70,7 @@ func startScopedOperator(t *testing.T, cfg *rest.Config, namespaces []string, o 
 	if !mgr.GetCache().WaitForCacheSync(syncCtx) {
 		t.Fatalf("the cache did not sync; the operator's logs:\n%s", logs.tail(8<<10))
 	}
-	return mgr
+	return mgr, logs
 }
 
 // labelled marks a Secret or ConfigMap for the operator's watch, with what a `kubectl apply` of it
@@ -99,7 +105,7 @@ func TestUnlabelledSecretsStayOutOfTheCache(t *testing.T) {
 	create(t, cm, img, tlsSecret(ns, "plain-key", ecKeyPEM, ecCertPEM),
 		labelled(tlsSecret(ns, "watched-key", ecKeyPEM, ecCertPEM), controllers.SigningKeyLabel),
 		labelled(firmwareConfigMap(ns, "watched-fw", firmware(100, 1)), controllers.FirmwareImageLabel), mf)
-	mgr := startScopedOperator(t, env.Config, []string{ns}, controllers.Options{})
+	mgr, _ := startScopedOperator(t, env.Config, []string{ns}, controllers.Options{WatchSigningKeySecrets: true})
 
 	waitCondition(t, mf, v1.ConditionReady, metav1.ConditionTrue, v1.ReasonPublished)
 	waitCondition(t, img, v1.ConditionReady, metav1.ConditionTrue, v1.ReasonUploaded)
@@ -138,7 +144,7 @@ func TestCachedObjectsCarryNoAnnotationsOrManagedFields(t *testing.T) {
 	img := imageFromConfigMap(ns, "fw", "fw-bin", "")
 	img.Annotations = map[string]string{"example.com/owner": "team-a", lastApplied: `{"kind":"FirmwareImage"}`}
 	create(t, cm, key, img)
-	mgr := startScopedOperator(t, env.Config, []string{ns}, controllers.Options{})
+	mgr, _ := startScopedOperator(t, env.Config, []string{ns}, controllers.Options{WatchSigningKeySecrets: true})
 	waitCondition(t, img, v1.ConditionReady, metav1.ConditionTrue, v1.ReasonUploaded)
 
 	// What the API server holds has both, so the checks below can fail.
@@ -217,7 +223,7 @@ func TestLabelledSigningKeyCreatedLaterWakesTheManifest(t *testing.T) {
 	unwatched := pelionManifest(ns, "fw-unwatched", "fw", "plain-key")
 	create(t, cm, img, watched, unwatched)
 	// Looking again only after 10 minutes: within the test, only the watch can wake a Manifest.
-	startScopedOperator(t, env.Config, []string{ns}, controllers.Options{MissingRetry: 10 * time.Minute})
+	startScopedOperator(t, env.Config, []string{ns}, controllers.Options{MissingRetry: 10 * time.Minute, WatchSigningKeySecrets: true})
 	keyWaiting(t, watched)
 	keyWaiting(t, unwatched)
 
@@ -244,7 +250,7 @@ func TestUnlabelledSigningKeyIsFoundByRequeue(t *testing.T) {
 	cm, img := readyImageObjects(ns, 72)
 	mf := pelionManifest(ns, "fw-1.1.0", "fw", "plain-key")
 	create(t, cm, img, mf)
-	startScopedOperator(t, env.Config, []string{ns}, controllers.Options{MissingRetry: 500 * time.Millisecond})
+	startScopedOperator(t, env.Config, []string{ns}, controllers.Options{MissingRetry: 500 * time.Millisecond, WatchSigningKeySecrets: true})
 	keyWaiting(t, mf)
 	generation := mf.Generation
 
@@ -258,9 +264,8 @@ func TestUnlabelledSigningKeyIsFoundByRequeue(t *testing.T) {
 	checkManifestStatus(t, mf, img, ecKey.Public())
 }
 
-// namespacedUser is a user with the rights config/namespaced gives the operator: the generated
-// ClusterRole's rules in a Role in each watched namespace, and get on the API key Secret by name.
-func namespacedUser(t *testing.T, watched []string, apiKey client.ObjectKey) *rest.Config {
+// generatedRole is the ClusterRole generated from the +kubebuilder:rbac markers, config/rbac/role.yaml.
+func generatedRole(t *testing.T) rbacv1.ClusterRole {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(env.RepoRoot, "config", "rbac", "role.yaml"))
 	if err != nil {
@@ -270,6 +275,35 @@ func namespacedUser(t *testing.T, watched []string, apiKey client.ObjectKey) *re
 	if err := yaml.Unmarshal(data, &generated); err != nil || len(generated.Rules) == 0 {
 		t.Fatalf("reading the generated ClusterRole: %v (%d rules)", err, len(generated.Rules))
 	}
+	return generated
+}
+
+// namespacedRole is the Role config/namespaced gives the operator in each watched namespace: the
+// generated ClusterRole's rules plus list and watch on Secrets.
+func namespacedRole(t *testing.T) rbacv1.Role {
+	t.Helper()
+	objs, err := env.Kustomize("config/namespaced")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, obj := range objs {
+		if obj.GetKind() == "Role" && obj.GetName() == "fleetwave-manager-role" {
+			var role rbacv1.Role
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, &role); err != nil {
+				t.Fatal(err)
+			}
+			return role
+		}
+	}
+	t.Fatal("config/namespaced makes no Role fleetwave-manager-role")
+	return rbacv1.Role{}
+}
+
+// namespacedUser is a user with the rights config/namespaced gives the operator: its Role
+// fleetwave-manager-role in each watched namespace, and get on the API key Secret by name.
+func namespacedUser(t *testing.T, watched []string, apiKey client.ObjectKey) *rest.Config {
+	t.Helper()
+	generated := namespacedRole(t)
 	name := "fleetwave-" + watched[0]
 	user, err := env.AddUser(name)
 	if err != nil {
@@ -309,7 +343,7 @@ func TestNamespacedOperatorSeesOnlyItsNamespaces(t *testing.T) {
 	}
 	connector := &controllers.APIKeyConnector{Reader: userClient, Secret: apiKey, SecretKey: "api-key",
 		URL: service.url, RefreshInterval: time.Minute, Clock: clock.RealClock{}}
-	mgr := startScopedOperator(t, cfg, []string{watched}, controllers.Options{Service: connector})
+	mgr, _ := startScopedOperator(t, cfg, []string{watched}, controllers.Options{Service: connector, WatchSigningKeySecrets: true})
 
 	waitCondition(t, mfs[0], v1.ConditionReady, metav1.ConditionTrue, v1.ReasonPublished)
 	var cached v1.FirmwareImageList
@@ -331,5 +365,100 @@ func TestNamespacedOperatorSeesOnlyItsNamespaces(t *testing.T) {
 	var secret corev1.Secret
 	if err := userClient.Get(context.Background(), client.ObjectKey{Namespace: other, Name: "signing-key"}, &secret); !apierrors.IsForbidden(err) {
 		t.Errorf("reading a Secret in an unwatched namespace: %v, want Forbidden", err)
+	}
+}
+
+// secretListings records the requests that list or watch Secrets (GETs of a Secret collection, as
+// opposed to GETs of one Secret by name) made through a rest.Config.
+type secretListings struct {
+	mu   sync.Mutex
+	urls []string
+}
+
+func (l *secretListings) wrap(cfg *rest.Config) *rest.Config {
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/secrets") {
+				l.mu.Lock()
+				l.urls = append(l.urls, r.URL.String())
+				l.mu.Unlock()
+			}
+			return rt.RoundTrip(r)
+		})
+	})
+	return cfg
+}
+
+func (l *secretListings) seen() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.urls)
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestClusterWideOperatorFindsKeysWithoutWatchingSecrets runs the operator as config/default does:
+// under the generated ClusterRole alone, bound cluster-wide, which grants get and nothing else on
+// Secrets, and without the Secret watch. A key Secret created after the Manifest, labelled even, is
+// found by looking again, and nothing lists or watches Secrets.
+func TestClusterWideOperatorFindsKeysWithoutWatchingSecrets(t *testing.T) {
+	ns := newNamespace(t)
+	cm, img := readyImageObjects(ns, 75)
+	mf := pelionManifest(ns, "fw-1.1.0", "fw", "signing-key")
+	create(t, cm, img, mf)
+
+	generated := generatedRole(t)
+	name := "fleetwave-cluster-" + ns
+	user, err := env.AddUser(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: generated.Rules}
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: name}}}
+	create(t, role, binding)
+	t.Cleanup(func() {
+		_ = env.Client.Delete(context.Background(), binding)
+		_ = env.Client.Delete(context.Background(), role)
+	})
+	userClient, err := client.New(user.Config(), client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the generated ClusterRole lets the user get Secrets but not list them", func() (bool, string) {
+		getErr := userClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "none"}, &corev1.Secret{})
+		listErr := userClient.List(context.Background(), &corev1.SecretList{}, client.InNamespace(ns))
+		return apierrors.IsNotFound(getErr) && apierrors.IsForbidden(listErr), fmt.Sprintf("get: %v; list: %v", getErr, listErr)
+	})
+
+	listings := &secretListings{}
+	_, logs := startScopedOperator(t, listings.wrap(user.Config()), []string{ns},
+		controllers.Options{MissingRetry: 500 * time.Millisecond})
+	keyWaiting(t, mf)
+	create(t, labelled(tlsSecret(ns, "signing-key", ecKeyPEM, ecCertPEM), controllers.SigningKeyLabel))
+	waitCondition(t, mf, v1.ConditionReady, metav1.ConditionTrue, v1.ReasonPublished)
+	waitCondition(t, img, v1.ConditionReady, metav1.ConditionTrue, v1.ReasonUploaded)
+	checkManifestStatus(t, mf, img, ecKey.Public())
+
+	// An informer on Secrets, of the cache or of a watch, would list and watch them; the recording
+	// sees a list, forbidden or not.
+	probe := &secretListings{}
+	probeClient, err := client.New(probe.wrap(user.Config()), client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = probeClient.List(context.Background(), &corev1.SecretList{}, client.InNamespace(ns))
+	if len(probe.seen()) != 1 {
+		t.Fatalf("the recording of Secret listings saw %q of one list", probe.seen())
+	}
+	if seen := listings.seen(); len(seen) != 0 {
+		t.Errorf("the operator listed or watched Secrets (an informer on them): %q", seen)
+	}
+	if strings.Contains(strings.ToLower(logs.String()), "forbidden") {
+		t.Errorf("the operator was refused something under the generated ClusterRole:\n%s", logs.tail(8<<10))
 	}
 }

@@ -35,6 +35,12 @@ type Options struct {
 	// ConfigMap, does not exist waits before it looks again; the wait doubles, up to 5 minutes, while
 	// it stays missing. Zero means 5s.
 	MissingRetry time.Duration
+	// WatchSigningKeySecrets watches Secrets labelled SigningKeyLabel, so that a new signing key
+	// wakes its Manifests at once. It needs list and watch on Secrets, which only the namespaced
+	// install grants (in the watched namespaces); the operator sets it when run with --namespaces.
+	// Without it a missing key is looked for again with backoff, on get alone. The manager's cache
+	// must be CacheOptions with the same setting.
+	WatchSigningKeySecrets bool
 }
 
 // Setup registers the field indexes and the FirmwareImage, Manifest and UpdateCampaign reconcilers
@@ -56,6 +62,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	manifests := &ManifestReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Service: o.Service,
 		Recorder: mgr.GetEventRecorder("fleetwave-manifest"), Clock: o.Clock, MissingKeyRetry: o.MissingRetry,
+		WatchKeySecrets: o.WatchSigningKeySecrets,
 	}
 	if err := manifests.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the Manifest controller: %w", err)

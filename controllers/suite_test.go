@@ -286,7 +286,7 @@ func startOperator(t *testing.T, ns string, opts operatorOptions) *operator {
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		// The operator's own cache and client settings, over the test's namespace.
-		Cache:  controllers.CacheOptions([]string{ns}),
+		Cache:  controllers.CacheOptions([]string{ns}, false),
 		Client: controllers.ClientOptions(),
 		// Tests start several managers in one process; controller names repeat.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
