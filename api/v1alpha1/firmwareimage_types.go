@@ -37,8 +37,9 @@ type FirmwareImageSpec struct {
 //
 // +kubebuilder:validation:XValidation:rule="has(self.url) != has(self.configMap)",message="exactly one of url or configMap must be set"
 type FirmwareImageSource struct {
-	// url is an http or https URL of the binary. It is streamed and hashed on the way through,
-	// never held whole in memory.
+	// url is the https URL of the binary. It is streamed and hashed on the way through, never held
+	// whole in memory. Loopback, private and link-local destinations, and plain http, are refused
+	// unless the operator's --image-source-allow (and --image-source-allow-http) name them.
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
