@@ -88,6 +88,7 @@ build: generate fmt vet ## Build the operator (bin/manager) and the CLI (bin/fle
 	go build -o $(LOCALBIN)/manager .
 	go build -o $(LOCALBIN)/fleetwave ./cmd/fleetwave
 	ln -sf fleetwave $(LOCALBIN)/kubectl-fleetwave
+	install -m 0755 hack/kubectl_complete-fleetwave $(LOCALBIN)/kubectl_complete-fleetwave
 
 .PHONY: run
 run: manifests generate fmt vet ## Run the operator against the cluster of the current kubeconfig.

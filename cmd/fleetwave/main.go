@@ -31,8 +31,9 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(
 		newInitCmd(), newManifestCmd(), newSimCmd(),
-		newStatusCmd(), newApproveCmd(), newAbortCmd(), newRetryCmd(), newPauseCmd(), newResumeCmd(),
+		newListCmd(), newStatusCmd(), newApproveCmd(), newAbortCmd(), newRetryCmd(), newPauseCmd(), newResumeCmd(),
 	)
+	addCompletions(root)
 	return root
 }
 
