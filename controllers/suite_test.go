@@ -482,3 +482,32 @@ func waitReconciled(t *testing.T, controller string, count float64) {
 		return n > count, fmt.Sprintf("%v reconciles", n)
 	})
 }
+
+// gaugeValue sums a gauge over the series whose labels include want, across every manager of this
+// process, and says how many series matched.
+func gaugeValue(t *testing.T, name string, want map[string]string) (float64, int) {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, series := 0.0, 0
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			matched := 0
+			for _, l := range m.GetLabel() {
+				if v, ok := want[l.GetName()]; ok && v == l.GetValue() {
+					matched++
+				}
+			}
+			if matched == len(want) {
+				total += m.GetGauge().GetValue()
+				series++
+			}
+		}
+	}
+	return total, series
+}

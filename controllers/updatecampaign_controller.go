@@ -62,6 +62,7 @@ func (r *UpdateCampaignReconciler) reconcileRollout(ctx context.Context, uc *v1.
 		if uc.Status.StartedAt == nil {
 			uc.Status.Phase = v1.CampaignPending
 		}
+		observeCampaign(uc, r.Clock.Now())
 		return ctrl.Result{}, err
 	}
 	svc, err := r.Service.UpdateService(ctx)
@@ -98,6 +99,7 @@ func (r *UpdateCampaignReconciler) reconcileRollout(ctx context.Context, uc *v1.
 		}
 	}
 	recordStep(uc, step, r.Clock.Now())
+	observeCampaign(uc, r.Clock.Now())
 	return ctrl.Result{RequeueAfter: r.nextLook(uc, step)}, nil
 }
 
@@ -133,6 +135,7 @@ func (r *UpdateCampaignReconciler) readyManifest(ctx context.Context, uc *v1.Upd
 // reconcileDelete stops the remote campaigns still sending to devices, then lets the object go.
 func (r *UpdateCampaignReconciler) reconcileDelete(ctx context.Context, uc *v1.UpdateCampaign) error {
 	if !controllerutil.ContainsFinalizer(uc, campaignFinalizer) {
+		forgetCampaign(uc)
 		return nil
 	}
 	markProgressing(uc, r.Clock.Now(), v1.ReasonDeleting, "Stopping the remote campaigns")
@@ -148,7 +151,11 @@ func (r *UpdateCampaignReconciler) reconcileDelete(ctx context.Context, uc *v1.U
 		}
 	}
 	controllerutil.RemoveFinalizer(uc, campaignFinalizer)
-	return r.Client.Update(ctx, uc)
+	if err := r.Client.Update(ctx, uc); err != nil {
+		return err
+	}
+	forgetCampaign(uc)
+	return nil
 }
 
 // SetupWithManager watches UpdateCampaigns (spec changes and the intents people write to status:
