@@ -152,8 +152,9 @@ func TestCreateConflictAdoptsTheExistingCampaign(t *testing.T) {
 	}
 }
 
-// slowStoppingService is a simulator of the test's own whose remote campaigns take a while to stop.
-func slowStoppingService(t *testing.T, stopDelay time.Duration) *sim.Server {
+// slowStoppingService is a simulator of the test's own whose remote campaigns take a while to stop,
+// and a client of it.
+func slowStoppingService(t *testing.T, stopDelay time.Duration) (*sim.Server, *pelion.Client) {
 	t.Helper()
 	vendor, _ := manifest.VendorIDFromDomain(vendorDomain)
 	s, err := sim.New(sim.Config{
@@ -169,23 +170,14 @@ func slowStoppingService(t *testing.T, stopDelay time.Duration) *sim.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sims.Store(s, client)
-	return s
-}
-
-// sims maps each simulator of a test's own to its client.
-var sims sync.Map
-
-func clientOf(s *sim.Server) *pelion.Client {
-	c, _ := sims.Load(s)
-	return c.(*pelion.Client)
+	return s, client
 }
 
 func TestRetryWaitsUntilTheEarlierAttemptStopped(t *testing.T) {
 	ns := newNamespace(t)
-	s := slowStoppingService(t, 2*time.Second)
+	s, sc := slowStoppingService(t, 2*time.Second)
 	f := newFleetIn(t, s, ns, devices{count: 4}, devices{count: 2, offline: true})
-	startOperator(t, ns, operatorOptions{service: staticService{clientOf(s)}})
+	startOperator(t, ns, operatorOptions{service: staticService{sc}})
 	publishedManifest(t, ns, f)
 	uc := campaign(ns, wave("all", percent("100%")))
 	uc.Spec.DeviceTimeout = &metav1.Duration{Duration: time.Second}
@@ -210,7 +202,7 @@ func TestRetryWaitsUntilTheEarlierAttemptStopped(t *testing.T) {
 	stoppedAt := map[string]time.Time{}
 	var retried []sim.CampaignRecord
 	for _, rc := range remoteCampaignsIn(s, uc) {
-		remote, err := clientOf(s).GetCampaign(context.Background(), rc.ID)
+		remote, err := sc.GetCampaign(context.Background(), rc.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

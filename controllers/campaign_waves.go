@@ -195,17 +195,22 @@ func (run *campaignRun) finishWave(ctx context.Context, k int, timedOut bool) er
 // campaign of their wave's attempt pins, and sends it to them in follow-up chunks of their own wave.
 // Only such devices are held, never the fleet.
 func (run *campaignRun) sendLateDevices(ctx context.Context, k int) error {
-	chunks := make([]rollout.Chunks, k+1)
+	// Waves planned empty were never cut into chunks (nor sent anything); they are passed over.
+	chunks := make([]*rollout.Chunks, k+1)
 	for j := range chunks {
-		var err error
-		if chunks[j], err = run.waveChunks(j); err != nil && run.uc.Status.Waves[j].Chunks != "" {
+		if run.uc.Status.Waves[j].Chunks == "" {
+			continue
+		}
+		c, err := run.waveChunks(j)
+		if err != nil {
 			return err
 		}
+		chunks[j] = &c
 	}
 	unsent := make([]map[int][]string, k+1)
 	err := run.eachDevicePoint(ctx, func(d pelion.Device, p uint64) error {
 		j := run.plan.WaveOf(p)
-		if j < 0 || j > k || run.uc.Status.Waves[j].Chunks == "" || d.FirmwareChecksum == run.digest {
+		if j < 0 || j > k || chunks[j] == nil || d.FirmwareChecksum == run.digest {
 			return nil
 		}
 		if unsent[j] == nil {

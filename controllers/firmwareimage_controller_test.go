@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -70,16 +69,10 @@ type firmwareServer struct {
 func serveFirmware(t *testing.T, data []byte, withLength bool) *firmwareServer {
 	t.Helper()
 	fs := &firmwareServer{}
-	fs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	serve := imageHandler(data, withLength)
+	fs.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fs.downloads.Add(1)
-		if withLength {
-			w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-		}
-		w.WriteHeader(http.StatusOK)
-		if !withLength {
-			w.(http.Flusher).Flush() // forces chunked encoding: no length known up front
-		}
-		_, _ = w.Write(data)
+		serve(w, r)
 	}))
 	t.Cleanup(fs.Close)
 	return fs

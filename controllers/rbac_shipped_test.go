@@ -24,8 +24,6 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
 	"github.com/fleetwave/fleetwave/controllers"
@@ -159,21 +157,12 @@ func startShippedOperator(t *testing.T, s shipped, ns string) *operator {
 	t.Helper()
 	cfg, _ := impersonating(t, s.operator)
 	logs := &logBuffer{}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Logger:                 logs.logger(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		// As main.go without --namespaces (no watch on Secrets, which the shipped role cannot list),
-		// over the test's namespace.
-		Cache:                         controllers.CacheOptions([]string{ns}, false),
-		Client:                        controllers.ClientOptions(),
-		Controller:                    config.Controller{SkipNameValidation: ptr.To(true)},
-		LeaderElection:                true,
-		LeaderElectionID:              "fleetwave.update.fleetwave.io", // as main.go
-		LeaderElectionNamespace:       s.namespace,
-		LeaderElectionReleaseOnCancel: true,
-	})
+	// As main.go without --namespaces (no watch on Secrets, which the shipped role cannot list),
+	// over the test's namespace, with leader election in the operator's namespace.
+	opts := managerOptions(logs, []string{ns}, false)
+	opts.LeaderElection, opts.LeaderElectionID = true, "fleetwave.update.fleetwave.io" // as main.go
+	opts.LeaderElectionNamespace, opts.LeaderElectionReleaseOnCancel = s.namespace, true
+	mgr, err := ctrl.NewManager(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

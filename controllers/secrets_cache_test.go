@@ -21,12 +21,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
 	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
@@ -46,15 +43,7 @@ func startScopedOperator(t *testing.T, cfg *rest.Config, namespaces []string, o 
 	}
 	o.Clock, o.PollInterval, o.DevicesPerRemoteCampaign = clock.RealClock{}, 200*time.Millisecond, 10
 	logs := &logBuffer{}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Logger:                 logs.logger(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  controllers.CacheOptions(namespaces, o.WatchSigningKeySecrets),
-		Client:                 controllers.ClientOptions(),
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
+	mgr, err := ctrl.NewManager(cfg, managerOptions(logs, namespaces, o.WatchSigningKeySecrets))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -280,17 +280,7 @@ func startOperator(t *testing.T, ns string, opts operatorOptions) *operator {
 		opts.images = testImageSources(t)
 	}
 	logs := &logBuffer{}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Logger:                 logs.logger(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		// The operator's own cache and client settings, over the test's namespace.
-		Cache:  controllers.CacheOptions([]string{ns}, false),
-		Client: controllers.ClientOptions(),
-		// Tests start several managers in one process; controller names repeat.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
+	mgr, err := ctrl.NewManager(env.Config, managerOptions(logs, []string{ns}, false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,6 +310,21 @@ func (o *operator) waitCrashed(t *testing.T) {
 		o.done = nil
 	case <-time.After(time.Minute):
 		t.Fatalf("the operator did not crash where the test meant it to; the end of its logs:\n%s", o.logs.tail(8<<10))
+	}
+}
+
+// managerOptions are a test manager's: the operator's own cache and client settings (watching
+// signing key Secrets or not) over the given namespaces, logging into logs, and no listeners.
+func managerOptions(logs *logBuffer, namespaces []string, watchSigningKeySecrets bool) ctrl.Options {
+	return ctrl.Options{
+		Scheme:                 env.Scheme,
+		Logger:                 logs.logger(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  controllers.CacheOptions(namespaces, watchSigningKeySecrets),
+		Client:                 controllers.ClientOptions(),
+		// Tests start several managers in one process; controller names repeat.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	}
 }
 
@@ -444,11 +449,23 @@ var errCrashed = errors.New("operator crashed")
 // this process (they share controller-runtime's registry).
 func metricValue(t *testing.T, name string, want map[string]string) float64 {
 	t.Helper()
+	total, _ := sumSeries(t, name, want)
+	return total
+}
+
+// gaugeValue sums a gauge over the series whose labels include want, and says how many matched.
+func gaugeValue(t *testing.T, name string, want map[string]string) (float64, int) {
+	t.Helper()
+	return sumSeries(t, name, want)
+}
+
+// sumSeries sums the counter or gauge values of the series of name whose labels include want.
+func sumSeries(t *testing.T, name string, want map[string]string) (total float64, series int) {
+	t.Helper()
 	families, err := ctrlmetrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	total := 0.0
 	for _, f := range families {
 		if f.GetName() != name {
 			continue
@@ -461,11 +478,12 @@ func metricValue(t *testing.T, name string, want map[string]string) float64 {
 				}
 			}
 			if matched == len(want) {
-				total += m.GetCounter().GetValue()
+				total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+				series++
 			}
 		}
 	}
-	return total
+	return total, series
 }
 
 // reconciles is how many reconciles the named controller finished.
@@ -481,33 +499,4 @@ func waitReconciled(t *testing.T, controller string, count float64) {
 		n := reconciles(t, controller)
 		return n > count, fmt.Sprintf("%v reconciles", n)
 	})
-}
-
-// gaugeValue sums a gauge over the series whose labels include want, across every manager of this
-// process, and says how many series matched.
-func gaugeValue(t *testing.T, name string, want map[string]string) (float64, int) {
-	t.Helper()
-	families, err := ctrlmetrics.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	total, series := 0.0, 0
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			matched := 0
-			for _, l := range m.GetLabel() {
-				if v, ok := want[l.GetName()]; ok && v == l.GetValue() {
-					matched++
-				}
-			}
-			if matched == len(want) {
-				total += m.GetGauge().GetValue()
-				series++
-			}
-		}
-	}
-	return total, series
 }
