@@ -21,6 +21,8 @@ type Counts struct {
 	TimedOut  int64
 	Pending   int64
 	Skipped   int64 // devices already running the firmware, left out by the controller or the service
+	// Failures splits Failed by class; its Sum is Failed.
+	Failures ClassCounts
 }
 
 // Finished is the number of devices with an outcome: Succeeded + Failed + TimedOut + Skipped.
@@ -50,12 +52,61 @@ type Policy struct {
 	// MaxFailures is judged, so one early failure does not stop a large wave. A count MaxFailures is
 	// judged at once (its failures are failures whatever the sample), and a finished wave always.
 	MinDevices int64
-	// Abort: a spent budget or a missed threshold stops the wave's remote campaigns and fails the
-	// campaign. Otherwise the campaign pauses and devices already updating finish.
-	Abort bool
+	// Action is what a spent budget or a missed success threshold does.
+	Action Halt
+	// Classes holds a rule of its own for some failure classes, judged before any budget; nil: the
+	// class counts against the budgets only.
+	Classes [NumClasses]*ClassRule
+	// Campaign is the budget across every wave started so far; nil: none.
+	Campaign *CampaignBudget
 	// DeviceTimeout is how long after its wave started a device may take to report; 0 or less: no
 	// timeout.
 	DeviceTimeout time.Duration
+}
+
+// Halt is what the failure policy does when it trips.
+type Halt int
+
+// Halts.
+const (
+	// HaltPause holds the campaign; devices already updating finish, and a person accepts, retries or
+	// aborts.
+	HaltPause Halt = iota
+	// HaltAbort stops the wave's remote campaigns and fails the campaign.
+	HaltAbort
+	// HaltRollForward stops the wave's remote campaigns, fails the campaign, and has the controller
+	// roll the devices that took or tried the release forward to a known-good one (Step.RollForward).
+	HaltRollForward
+)
+
+var haltNames = [...]string{"Pause", "Abort", "RollForward"}
+
+// String names the halt as the API's failure actions do.
+func (h Halt) String() string {
+	if h < 0 || int(h) >= len(haltNames) {
+		return fmt.Sprintf("Halt(%d)", int(h))
+	}
+	return haltNames[h]
+}
+
+// ClassRule is a failure class's own budget: more than MaxFailures failed devices of the class in a wave
+// (a count, or a percentage of the wave's planned size judged from Policy.MinDevices finished devices
+// on) and Action is taken.
+type ClassRule struct {
+	MaxFailures Quantity
+	Action      Halt
+}
+
+// ReleaseRule is the rule for ClassRelease when the campaign gives none: the first device that
+// rejects the release fails the campaign, because every other device would reject it too.
+var ReleaseRule = ClassRule{MaxFailures: Count(0), Action: HaltAbort}
+
+// CampaignBudget is the failure budget across the waves started so far: more than MaxFailures failed
+// or timed-out devices of them (a count, or a percentage of their planned sizes, judged from MinDevices
+// finished devices on) and Policy.Action is taken.
+type CampaignBudget struct {
+	MaxFailures Quantity
+	MinDevices  int64
 }
 
 // Input is everything Next decides from.
@@ -172,6 +223,8 @@ const (
 	ReasonWaitingForApproval     = "WaitingForApproval"
 	ReasonPausedBySpec           = "PausedBySpec"
 	ReasonFailureBudgetExceeded  = "FailureBudgetExceeded"
+	ReasonFailureClassExceeded   = "FailureClassExceeded"
+	ReasonCampaignBudgetExceeded = "CampaignBudgetExceeded"
 	ReasonSuccessThresholdNotMet = "SuccessThresholdNotMet"
 	ReasonAborted                = "Aborted"
 	ReasonCompleted              = "Completed"
@@ -190,6 +243,9 @@ type Step struct {
 	// once. When set it is after Now.
 	RecheckAt time.Time
 	TimedOut  bool // with FinishWave: the device timeout ended the wave
+	// RollForward: the failure policy that failed the campaign asks for a roll-forward. Set on every
+	// decision of a campaign failed that way, so carrying it out must be idempotent.
+	RollForward bool
 }
 
 // Next decides what the rollout does now. It derives everything from its input, so the rules below
@@ -203,15 +259,18 @@ type Step struct {
 //     without approval or soak; a Manual wave not approved waits (WaitingForApproval); otherwise
 //     StartWave.
 //   - A running wave: FinishWave once no device is pending; FinishWave with TimedOut at
-//     StartedAt + DeviceTimeout; when the failure budget is spent, the Abort policy stops it (StopWave,
-//     Failed) and the Pause policy pauses the campaign while devices already updating finish.
-//   - A finished wave passes its gate when failures are within budget and Succeeded + Skipped reach
+//     StartedAt + DeviceTimeout; otherwise, when a failure rule breaks, its action is taken: Abort and
+//     RollForward stop the wave (StopWave, Failed), Pause pauses the campaign while devices already
+//     updating finish. The rules, in order: each failure class's own rule (Policy.Classes; a class
+//     without one counts against the budgets only), the campaign's budget over the waves started so
+//     far (Policy.Campaign), the wave's budget (Policy.MaxFailures).
+//   - A finished wave passes its gate when it breaks no failure rule and Succeeded + Skipped reach
 //     the success threshold of its Total. A wave that did not pass fails the campaign (Abort policy) or
 //     pauses it (Pause policy). Under the Pause policy, a person who accepts the wave's result
 //     (Input.Accepted names the wave itself) waives its gate: the rollout goes on as if it passed and
 //     the wave stays WaveFailed; the last wave too, and the campaign completes. An acceptance given
 //     while the wave runs takes effect when it finishes. Approving (Input.Approved) never waives a
-//     gate, and under the Abort policy neither does accepting: a retry is the way on. A passed or
+//     gate, and accepting waives only a rule whose action is Pause: a retry is the way on. A passed or
 //     accepted wave soaks until FinishedAt + Soak, then the rollout advances, or completes after the
 //     last wave.
 //   - Retry: when Input.Attempt is above the current wave's Attempt and the wave has finished (passed,
@@ -286,9 +345,10 @@ func (in Input) waveRunning() Step {
 		running.Action, running.RecheckAt, running.TimedOut = FinishWave, time.Time{}, true
 		running.Message = fmt.Sprintf("wave %q: the device timeout of %s passed; %d pending devices count as timed out",
 			name, in.Policy.DeviceTimeout, w.Counts.Pending)
-	case in.overBudget(k, false):
-		return in.halt(WaveProgressing, ReasonFailureBudgetExceeded, in.budgetMessage(k), deadline)
 	default:
+		if b, ok := in.breach(k, false); ok {
+			return in.halt(WaveProgressing, b, deadline)
+		}
 		running.Message = fmt.Sprintf("wave %q: %d of %d devices finished", name, w.Counts.Finished(), w.Counts.Total())
 	}
 	return running
@@ -296,13 +356,14 @@ func (in Input) waveRunning() Step {
 
 func (in Input) waveFinished() Step {
 	k, wave := in.Current, in.Waves[in.Current]
-	passed, reason, why := in.judge(k)
+	b, failed := in.judge(k)
 	if in.Attempt > in.Progress[k].Attempt {
-		return in.start(wavePhaseOf(passed), fmt.Sprintf("wave %q: retry attempt %d for its devices that did not succeed", wave.Name, in.Attempt))
+		return in.start(wavePhaseOf(!failed), fmt.Sprintf("wave %q: retry attempt %d for its devices that did not succeed", wave.Name, in.Attempt))
 	}
-	if !passed {
-		if !in.waived() {
-			return in.halt(WaveFailed, reason, why, time.Time{})
+	why := b.why
+	if failed {
+		if !in.waived(b) {
+			return in.halt(WaveFailed, b, time.Time{})
 		}
 		why += "; a person accepted the result, waiving the gate"
 	}
@@ -312,72 +373,126 @@ func (in Input) waveFinished() Step {
 			Message: fmt.Sprintf("%s; soaking until %s", why, soakEnd.UTC().Format(time.RFC3339)),
 		}
 	}
-	return in.moveOn(wavePhaseOf(passed), why)
+	return in.moveOn(wavePhaseOf(!failed), why)
 }
 
-// judge is a finished wave's gate: whether it passed, and if not, the reason; why says it for people.
-func (in Input) judge(k int) (passed bool, reason, why string) {
-	c, wave := in.Progress[k].Counts, in.Waves[k]
-	if in.overBudget(k, true) {
-		return false, ReasonFailureBudgetExceeded, in.budgetMessage(k)
+// policyRule names the failure policy's own action, which budgets and thresholds follow.
+const policyRule = "failurePolicy"
+
+// breach is a gate a wave failed: the reason, a message for people, and what the policy does.
+type breach struct {
+	reason, why string
+	action      Halt
+	by          string // the rule, as the API names it
+}
+
+// judge is a finished wave's gate: the breach, and whether there was one; without one, why says how
+// the wave passed.
+func (in Input) judge(k int) (breach, bool) {
+	if b, ok := in.breach(k, true); ok {
+		return b, true
 	}
+	c, wave := in.Progress[k].Counts, in.Waves[k]
 	need := Threshold(wave.SuccessThreshold, c.Total())
-	why = fmt.Sprintf("wave %q: %d of %d devices succeeded or were skipped, %d needed (successThreshold %s)",
+	why := fmt.Sprintf("wave %q: %d of %d devices succeeded or were skipped, %d needed (successThreshold %s)",
 		wave.Name, c.Succeeded+c.Skipped, c.Total(), need, wave.SuccessThreshold)
 	if c.Succeeded+c.Skipped < need {
-		return false, ReasonSuccessThresholdNotMet, why
+		return breach{ReasonSuccessThresholdNotMet, why, in.Policy.Action, policyRule}, true
 	}
-	return true, "", why
+	return breach{why: why}, false
 }
 
-// overBudget says whether wave k spent its failure budget. A running wave's percentage budget is
-// judged only from MinDevices finished devices on.
-func (in Input) overBudget(k int, finished bool) bool {
-	c, maxFailures := in.Progress[k].Counts, in.Policy.MaxFailures
-	if maxFailures.Percent && !finished && c.Finished() < in.Policy.MinDevices {
-		return false
+// breach finds the first failure rule wave k breaks: a failure class's own rule (a release the devices
+// reject outranks any budget), then the campaign's budget, then the wave's. Percentages of a running
+// wave are judged only from MinDevices finished devices on.
+func (in Input) breach(k int, finished bool) (breach, bool) {
+	c, size, wave := in.Progress[k].Counts, in.Plan.Sizes[k], in.Waves[k].Name
+	sampled := finished || c.Finished() >= in.Policy.MinDevices
+	for class, rule := range in.Policy.Classes {
+		if rule == nil || rule.MaxFailures.Percent && !sampled {
+			continue
+		}
+		if n, budget := c.Failures[class], Budget(rule.MaxFailures, size); n > budget {
+			return breach{ReasonFailureClassExceeded, fmt.Sprintf(
+				"wave %q: %d devices failed with class %s, more than the %d tolerated (classes[%s].maxFailures %s)",
+				wave, n, Class(class), budget, Class(class), rule.MaxFailures), rule.Action,
+				fmt.Sprintf("failurePolicy.classes[%s]", Class(class))}, true
+		}
 	}
-	return c.Failed+c.TimedOut > Budget(maxFailures, in.Plan.Sizes[k])
+	if b, ok := in.campaignBreach(wave); ok {
+		return b, true
+	}
+	if in.Policy.MaxFailures.Percent && !sampled {
+		return breach{}, false
+	}
+	if n, budget := c.Failed+c.TimedOut, Budget(in.Policy.MaxFailures, size); n > budget {
+		return breach{ReasonFailureBudgetExceeded, fmt.Sprintf(
+			"wave %q: %d devices failed or timed out, more than the %d tolerated (maxFailures %s of %d)",
+			wave, n, budget, in.Policy.MaxFailures, size), in.Policy.Action, policyRule}, true
+	}
+	return breach{}, false
 }
 
-func (in Input) budgetMessage(k int) string {
-	c := in.Progress[k].Counts
-	return fmt.Sprintf("wave %q: %d devices failed or timed out, more than the %d tolerated (maxFailures %s of %d)",
-		in.Waves[k].Name, c.Failed+c.TimedOut, Budget(in.Policy.MaxFailures, in.Plan.Sizes[k]), in.Policy.MaxFailures, in.Plan.Sizes[k])
+// campaignBreach judges the campaign's budget over every wave started so far, on behalf of wave.
+func (in Input) campaignBreach(wave string) (breach, bool) {
+	cb := in.Policy.Campaign
+	if cb == nil {
+		return breach{}, false
+	}
+	var failed, finished, planned int64
+	for k, w := range in.Progress {
+		if w.Started {
+			failed += w.Counts.Failed + w.Counts.TimedOut
+			finished += w.Counts.Finished()
+			planned += in.Plan.Sizes[k]
+		}
+	}
+	if cb.MaxFailures.Percent && finished < cb.MinDevices {
+		return breach{}, false
+	}
+	if budget := Budget(cb.MaxFailures, planned); failed > budget {
+		return breach{ReasonCampaignBudgetExceeded, fmt.Sprintf(
+			"wave %q: %d devices failed or timed out across the waves so far, more than the %d tolerated (campaign.maxFailures %s of %d)",
+			wave, failed, budget, cb.MaxFailures, planned), in.Policy.Action, policyRule}, true
+	}
+	return breach{}, false
 }
 
-// waived says whether a person accepted the current wave's result, which under the Pause policy lets
-// the rollout go on past its failed gate. Only an acceptance of the wave itself counts: an approval
-// of the next wave, often given ahead of time, must never waive the failures of this one.
-func (in Input) waived() bool {
-	return !in.Policy.Abort && in.Accepted[in.Waves[in.Current].Name]
+// waived says whether a person accepted the current wave's result, which lets the rollout go on past a
+// gate whose action is Pause. Only an acceptance of the wave itself counts: an approval of the next
+// wave, often given ahead of time, must never waive the failures of this one.
+func (in Input) waived(b breach) bool {
+	return b.action == HaltPause && in.Accepted[in.Waves[in.Current].Name]
 }
 
-// halt applies the failure policy: Abort stops a running wave and fails the campaign, Pause holds it
-// and says what a person can do.
-func (in Input) halt(wavePhase WavePhase, reason, why string, recheckAt time.Time) Step {
+// halt applies a breach's action: Abort and RollForward stop a running wave and fail the campaign,
+// Pause holds it and says what a person can do.
+func (in Input) halt(wavePhase WavePhase, b breach, recheckAt time.Time) Step {
 	k, w := in.Current, in.Progress[in.Current]
 	running := w.Started && !w.Finished
-	if in.Policy.Abort {
-		step := Step{Action: None, Wave: k, Phase: PhaseFailed, WavePhase: WaveFailed, Reason: reason,
-			Message: why + "; failed (failurePolicy Abort)"}
+	if b.action != HaltPause {
+		step := Step{Action: None, Wave: k, Phase: PhaseFailed, WavePhase: WaveFailed, Reason: b.reason,
+			RollForward: b.action == HaltRollForward, Message: fmt.Sprintf("%s; failed (%s %s)", b.why, b.by, b.action)}
 		if running {
 			step.Action = StopWave
 			step.Message += ", stopping its remote campaigns"
+		}
+		if step.RollForward {
+			step.Message += "; rolling the devices that took or tried it forward"
 		}
 		return step
 	}
 	var then string
 	switch {
-	case running && in.waived():
+	case running && in.waived(b):
 		then = "devices already updating finish, then the rollout goes on: a person accepted the result"
 	case running:
 		then = "devices already updating finish"
 	default:
 		then = fmt.Sprintf("accept the result of wave %q to go on, retry, or abort", in.Waves[k].Name)
 	}
-	return Step{Action: None, Wave: k, Phase: PhasePaused, WavePhase: wavePhase, Reason: reason, RecheckAt: recheckAt,
-		Message: fmt.Sprintf("%s; paused (failurePolicy Pause): %s", why, then)}
+	return Step{Action: None, Wave: k, Phase: PhasePaused, WavePhase: wavePhase, Reason: b.reason, RecheckAt: recheckAt,
+		Message: fmt.Sprintf("%s; paused (%s Pause): %s", b.why, b.by, then)}
 }
 
 // start starts the current wave, unless spec.paused holds it, where it stays in its resting phase.

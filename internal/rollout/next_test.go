@@ -105,7 +105,7 @@ func TestNextAbort(t *testing.T) {
 			in.Abort, in.Paused = true, true
 		}, Step{Action: StopWave, Phase: PhaseAborted, WavePhase: WaveAborted, Reason: ReasonAborted}},
 		{"abort wins over a failed campaign", func(in *Input) {
-			in.Policy.Abort = true
+			in.Policy.Action = HaltAbort
 			in.finishedWith(0, Counts{Succeeded: 5, Failed: 5}, t0)
 			in.Abort = true
 		}, Step{Action: None, Phase: PhaseAborted, WavePhase: WaveAborted, Reason: ReasonAborted}},
@@ -167,7 +167,7 @@ func TestNextWaveRunning(t *testing.T) {
 		{"every device reported", func(in *Input) { in.running(Counts{Succeeded: 9, Skipped: 1}, t0.Add(time.Minute)) },
 			Step{Action: FinishWave, Phase: PhaseProgressing, WavePhase: WaveProgressing, Reason: ReasonWaveInProgress}},
 		{"every device reported, over budget: finish first", func(in *Input) {
-			in.Policy.Abort = true
+			in.Policy.Action = HaltAbort
 			in.running(Counts{Succeeded: 5, Failed: 5}, t0.Add(time.Minute))
 		}, Step{Action: FinishWave, Phase: PhaseProgressing, WavePhase: WaveProgressing, Reason: ReasonWaveInProgress}},
 		{"just before the device timeout", func(in *Input) { in.running(Counts{Succeeded: 9, Pending: 1}, deadline.Add(-time.Nanosecond)) }, progressing},
@@ -217,17 +217,17 @@ func TestNextWaveRunningFailureBudget(t *testing.T) {
 			in.running(Counts{Succeeded: 9, Failed: 6, TimedOut: 5, Pending: 80}, t0.Add(time.Minute))
 		}, budgetPause},
 		{"budget spent, Abort: the wave is stopped", func(in *Input) {
-			in.Policy.Abort = true
+			in.Policy.Action = HaltAbort
 			in.Plan.Sizes[0] = 100
 			in.running(Counts{Succeeded: 9, Failed: 11, Pending: 80}, t0.Add(time.Minute))
 		}, Step{Action: StopWave, Phase: PhaseFailed, WavePhase: WaveFailed, Reason: ReasonFailureBudgetExceeded}},
 		{"a percentage budget waits for MinDevices finished devices", func(in *Input) {
-			in.Policy.Abort, in.Policy.MinDevices = true, 20
+			in.Policy.Action, in.Policy.MinDevices = HaltAbort, 20
 			in.Plan.Sizes[0] = 100
 			in.running(Counts{Succeeded: 8, Failed: 11, Pending: 81}, t0.Add(time.Minute))
 		}, progressing},
 		{"a percentage budget is judged at MinDevices finished devices", func(in *Input) {
-			in.Policy.Abort, in.Policy.MinDevices = true, 20
+			in.Policy.Action, in.Policy.MinDevices = HaltAbort, 20
 			in.Plan.Sizes[0] = 100
 			in.running(Counts{Succeeded: 9, Failed: 11, Pending: 80}, t0.Add(time.Minute))
 		}, Step{Action: StopWave, Phase: PhaseFailed, WavePhase: WaveFailed, Reason: ReasonFailureBudgetExceeded}},
@@ -276,7 +276,7 @@ func TestNextWaveFinished(t *testing.T) {
 		{"threshold missed, Pause", func(in *Input) { in.finishedWith(0, missed, t0) },
 			Step{Action: None, Phase: PhasePaused, WavePhase: WaveFailed, Reason: ReasonSuccessThresholdNotMet}},
 		{"threshold missed, Abort", func(in *Input) {
-			in.Policy.Abort = true
+			in.Policy.Action = HaltAbort
 			in.finishedWith(0, missed, t0)
 		}, Step{Action: None, Phase: PhaseFailed, WavePhase: WaveFailed, Reason: ReasonSuccessThresholdNotMet}},
 		{"devices still pending after a stop miss the threshold", func(in *Input) { in.finishedWith(2, Counts{Succeeded: 450, Pending: 50}, t0) },
@@ -344,7 +344,7 @@ func TestNextWaveFinishedApprovedOrAccepted(t *testing.T) {
 			in.Accepted["early"] = true
 		}, Step{Action: None, Phase: PhasePaused, WavePhase: WaveFailed, Reason: ReasonSuccessThresholdNotMet}},
 		{"under Abort, accepting waives nothing", func(in *Input) {
-			in.Policy.Abort = true
+			in.Policy.Action = HaltAbort
 			in.finishedWith(0, missed, t0)
 			in.Accepted["canary"] = true
 		}, Step{Action: None, Phase: PhaseFailed, WavePhase: WaveFailed, Reason: ReasonSuccessThresholdNotMet}},
@@ -429,7 +429,7 @@ func TestNextRetry(t *testing.T) {
 			in.Attempt = 1
 		}, retry},
 		{"a failed campaign", func(in *Input) {
-			in.Policy.Abort = true
+			in.Policy.Action = HaltAbort
 			in.finishedWith(0, Counts{Succeeded: 5, Failed: 5}, t0)
 			in.Attempt = 1
 		}, retry},
@@ -470,7 +470,7 @@ func TestNextFinalStates(t *testing.T) {
 			in.Abort, in.Completed = true, true
 		},
 		"failed": func(in *Input) {
-			in.Policy.Abort = true
+			in.Policy.Action = HaltAbort
 			in.finishedWith(1, Counts{Succeeded: 50, Failed: 50}, t0)
 		},
 		"aborted": func(in *Input) {
@@ -579,12 +579,20 @@ func TestNextTimeAlone(t *testing.T) {
 		failed, pending := int64(pick(int(size)/4+1)), int64(pick(int(size)/2+1))
 		c := Counts{Failed: failed, TimedOut: int64(pick(2)), Pending: pending, Skipped: int64(pick(2))}
 		c.Succeeded = max(size-c.Failed-c.TimedOut-c.Pending-c.Skipped, 0)
+		c.Failures[ClassRelease] = min(c.Failed, int64(pick(2)))
+		c.Failures[ClassNetwork] = c.Failed - c.Failures[ClassRelease]
+		if pick(2) == 0 {
+			in.Policy.Classes[ClassRelease] = &ClassRule{MaxFailures: Count(0), Action: Halt(pick(3))}
+		}
+		if pick(2) == 0 {
+			in.Policy.Campaign = &CampaignBudget{MaxFailures: Percent(int64(pick(20))), MinDevices: int64(pick(50))}
+		}
 		in.Progress[in.Current] = WaveProgress{
 			Started: pick(4) > 0, StartedAt: t0.Add(-minutes(200)), Counts: c,
 			Finished: pick(2) == 0, FinishedAt: t0.Add(-minutes(90)), Attempt: int32(pick(2)),
 		}
 		in.Waves[in.Current].Soak = minutes(120)
-		in.Policy.Abort, in.Paused, in.Abort, in.Completed = pick(2) == 0, pick(4) == 0, pick(8) == 0, pick(8) == 0
+		in.Policy.Action, in.Paused, in.Abort, in.Completed = Halt(pick(3)), pick(4) == 0, pick(8) == 0, pick(8) == 0
 		in.Policy.DeviceTimeout = minutes(300)
 		in.Attempt = int32(pick(3))
 		if pick(2) == 0 {

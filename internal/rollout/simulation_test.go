@@ -31,6 +31,7 @@ type simDevice struct {
 	latency    time.Duration // from being targeted to reporting
 	offline    bool          // never reports
 	failsUntil int32         // fails on attempts below this
+	class      Class         // what its failures say
 	state      deviceState
 	attempt    int32
 	targetedAt time.Time
@@ -44,6 +45,7 @@ func (d *simDevice) reportsBy(now time.Time) bool {
 type fleetProfile struct {
 	devices                  int
 	failRate, transientRate  float64 // failing on every attempt, or on the first only
+	releaseRate              float64 // rejecting the release itself, on every attempt
 	offlineRate, updatedRate float64
 	maxLatency               time.Duration
 	seed                     uint64
@@ -69,8 +71,10 @@ func newSimulation(t *testing.T, profile fleetProfile, waves []Wave, policy Poli
 	s := &simulation{t: t}
 	partitioner := NewPartitioner(waves, maxDevices)
 	for _, id := range deviceIDs(profile.seed, profile.devices) {
-		d := &simDevice{point: Point(uid, id), latency: time.Duration(1+r.IntN(int(profile.maxLatency/time.Minute))) * time.Minute}
+		d := &simDevice{point: Point(uid, id), latency: time.Duration(1+r.IntN(int(profile.maxLatency/time.Minute))) * time.Minute, class: ClassDevice}
 		switch x := r.Float64(); {
+		case x >= 1-profile.releaseRate:
+			d.failsUntil, d.class = math.MaxInt32, ClassRelease
 		case x < profile.failRate:
 			d.failsUntil = math.MaxInt32
 		case x < profile.failRate+profile.transientRate:
@@ -168,6 +172,7 @@ func (s *simulation) observe() {
 				c.Succeeded++
 			case failed:
 				c.Failed++
+				c.Failures[d.class]++
 			case timedOut:
 				c.TimedOut++
 			}
@@ -244,8 +249,8 @@ func (s *simulation) nextWake(step Step) time.Time {
 	return wake
 }
 
-// gate is the simulation's own judgement of a finished wave, from its devices: whether its failures
-// are within the budget and its successes reach the threshold.
+// gate is the simulation's own judgement of a finished wave, from its devices: no class rule broken,
+// failures within the campaign's and the wave's budgets, and successes reaching the threshold.
 func (s *simulation) gate(k int) bool {
 	var ok, failures, total float64
 	for _, d := range s.wave(k) {
@@ -257,9 +262,37 @@ func (s *simulation) gate(k int) bool {
 			failures++
 		}
 	}
+	if s.in.Policy.Classes[ClassRelease] != nil && s.releaseFailures(k) > 0 {
+		return false
+	}
+	if cb := s.in.Policy.Campaign; cb != nil && float64(s.failuresSoFar()) > float64(cb.MaxFailures.Value) {
+		return false
+	}
 	budget := math.Floor(float64(s.in.Policy.MaxFailures.Value) * float64(s.plan.Sizes[k]) / 100)
 	need := math.Ceil(float64(s.in.Waves[k].SuccessThreshold.Value) * total / 100)
 	return failures <= budget && ok >= need
+}
+
+// releaseFailures counts the devices of wave k that rejected the release.
+func (s *simulation) releaseFailures(k int) int {
+	n := 0
+	for _, d := range s.wave(k) {
+		if d.state == failed && d.class == ClassRelease {
+			n++
+		}
+	}
+	return n
+}
+
+// failuresSoFar counts the failed and timed-out devices of every wave.
+func (s *simulation) failuresSoFar() int {
+	n := 0
+	for _, d := range s.devices {
+		if d.state == failed || d.state == timedOut {
+			n++
+		}
+	}
+	return n
 }
 
 // check holds every step to the rollout's invariants.
@@ -279,18 +312,21 @@ func (s *simulation) check(step Step) {
 	if running > 1 {
 		s.fatalf("%d waves running at once", running)
 	}
-	waived := !in.Policy.Abort && in.Accepted[in.Waves[k].Name]
+	waived := in.Policy.Action == HaltPause && s.releaseFailures(k) == 0 && in.Accepted[in.Waves[k].Name]
 	switch step.Action {
 	case StartWave:
 		s.checkStart(k)
+		if k > 0 && in.Policy.Classes[ClassRelease] != nil && s.releaseFailures(k-1) > 0 {
+			s.fatalf("wave %d started after wave %d saw the release rejected", k, k-1)
+		}
 	case FinishWave:
 		deadline := in.Progress[k].StartedAt.Add(in.Policy.DeviceTimeout)
 		if step.TimedOut && !in.Now.Equal(deadline) {
 			s.fatalf("wave %d timed out at %s, its device timeout is %s", k, in.Now, deadline)
 		}
 	case StopWave:
-		if !in.Abort && !in.Policy.Abort {
-			s.fatalf("wave %d stopped with neither an abort nor the Abort policy", k)
+		if !in.Abort && in.Policy.Action != HaltAbort && s.releaseFailures(k) == 0 {
+			s.fatalf("wave %d stopped with neither an abort, the Abort policy nor a rejected release", k)
 		}
 	case Advance, Complete:
 		if !s.gate(k) && !waived {
@@ -350,8 +386,15 @@ func simWaves() []Wave {
 	}
 }
 
+// simPolicy is the failure policy with the controller's default class rule: a rejected release fails
+// the campaign.
 func simPolicy(abort bool) Policy {
-	return Policy{MaxFailures: Percent(5), MinDevices: 10, Abort: abort, DeviceTimeout: 2 * time.Hour}
+	p := Policy{MaxFailures: Percent(5), MinDevices: 10, DeviceTimeout: 2 * time.Hour}
+	if abort {
+		p.Action = HaltAbort
+	}
+	p.Classes[ClassRelease] = &ReleaseRule
+	return p
 }
 
 func healthyFleet(seed uint64) fleetProfile {
