@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
+	"github.com/fleetwave/fleetwave/internal/rollout"
 )
 
 // Campaign metrics mirror the counts of status: per campaign and wave, never per device, so their
@@ -46,6 +48,14 @@ var (
 		Name: "fleetwave_campaign_phase_transition_timestamp_seconds",
 		Help: "Unix time an UpdateCampaign entered its current phase, as seen by this operator process (completedAt for a campaign first seen ended).",
 	}, []string{"namespace", "campaign"})
+	campaignFailures = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "fleetwave_campaign_failures",
+		Help: "Failed devices of an UpdateCampaign, all waves summed, by failure class (release, device, network, unconfirmed, unknown).",
+	}, []string{"namespace", "campaign", "class"})
+	campaignWaveFailures = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "fleetwave_campaign_wave_failures",
+		Help: "Failed devices of one wave of an UpdateCampaign, by failure class (release, device, network, unconfirmed, unknown).",
+	}, []string{"namespace", "campaign", "wave", "class"})
 	campaignRemoteCampaigns = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "fleetwave_campaign_remote_campaigns",
 		Help: "Update Service campaigns the current attempt of a wave created.",
@@ -54,8 +64,11 @@ var (
 
 func init() {
 	metrics.Registry.MustRegister(campaignDevices, campaignWaveDevices, campaignPhase, campaignCurrentWave,
-		campaignPhaseTransition, campaignRemoteCampaigns)
+		campaignPhaseTransition, campaignRemoteCampaigns, campaignFailures, campaignWaveFailures)
 }
+
+// failureClassLabel is the class label value of a failure class: its name in lower case.
+func failureClassLabel(c rollout.Class) string { return strings.ToLower(c.String()) }
 
 // campaignSeen is what the metrics last showed of a campaign: its phase, since when, and its waves
 // (so the series of a wave that left status are removed).
@@ -97,12 +110,18 @@ func observeCampaign(uc *v1.UpdateCampaign, now time.Time) {
 	for i, n := range outcomeCounts(st.Totals) {
 		campaignDevices.WithLabelValues(uc.Namespace, uc.Name, campaignOutcomes[i]).Set(float64(n))
 	}
+	for c, n := range classCounts(st.Totals.Failures) {
+		campaignFailures.WithLabelValues(uc.Namespace, uc.Name, failureClassLabel(rollout.Class(c))).Set(float64(n))
+	}
 	current := map[string]bool{}
 	for _, w := range st.Waves {
 		current[w.Name] = true
 		next.waves = append(next.waves, w.Name)
 		for i, n := range outcomeCounts(w.DeviceCounts) {
 			campaignWaveDevices.WithLabelValues(uc.Namespace, uc.Name, w.Name, campaignOutcomes[i]).Set(float64(n))
+		}
+		for c, n := range classCounts(w.Failures) {
+			campaignWaveFailures.WithLabelValues(uc.Namespace, uc.Name, w.Name, failureClassLabel(rollout.Class(c))).Set(float64(n))
 		}
 		campaignRemoteCampaigns.WithLabelValues(uc.Namespace, uc.Name, w.Name).Set(float64(w.RemoteCampaigns))
 	}
@@ -111,6 +130,7 @@ func observeCampaign(uc *v1.UpdateCampaign, now time.Time) {
 			labels := prometheus.Labels{"namespace": uc.Namespace, "campaign": uc.Name, "wave": name}
 			campaignWaveDevices.DeletePartialMatch(labels)
 			campaignRemoteCampaigns.DeletePartialMatch(labels)
+			campaignWaveFailures.DeletePartialMatch(labels)
 		}
 	}
 	seenCampaigns.m[key] = next
@@ -123,7 +143,7 @@ func forgetCampaign(uc *v1.UpdateCampaign) {
 	delete(seenCampaigns.m, types.NamespacedName{Namespace: uc.Namespace, Name: uc.Name})
 	labels := prometheus.Labels{"namespace": uc.Namespace, "campaign": uc.Name}
 	for _, vec := range []*prometheus.GaugeVec{campaignDevices, campaignWaveDevices, campaignPhase,
-		campaignCurrentWave, campaignPhaseTransition, campaignRemoteCampaigns} {
+		campaignCurrentWave, campaignPhaseTransition, campaignRemoteCampaigns, campaignFailures, campaignWaveFailures} {
 		vec.DeletePartialMatch(labels)
 	}
 }

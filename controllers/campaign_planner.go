@@ -35,19 +35,69 @@ func plannerSpec(spec v1.UpdateCampaignSpec) ([]rollout.Wave, rollout.Policy, er
 			waves[i].Soak = w.Soak.Duration
 		}
 	}
-	budget, err := quantity(spec.FailurePolicy.MaxFailures)
+	policy, err := plannerPolicy(spec.FailurePolicy)
 	if err != nil {
-		return nil, rollout.Policy{}, stalled(v1.ReasonInvalidSpec, "spec.failurePolicy.maxFailures: %v", err)
-	}
-	policy := rollout.Policy{
-		MaxFailures: budget,
-		MinDevices:  int64(spec.FailurePolicy.MinDevices),
-		Abort:       spec.FailurePolicy.Action == v1.FailureActionAbort,
+		return nil, rollout.Policy{}, err
 	}
 	if spec.DeviceTimeout != nil {
 		policy.DeviceTimeout = spec.DeviceTimeout.Duration
 	}
 	return waves, policy, nil
+}
+
+var halts = map[v1.FailureAction]rollout.Halt{
+	v1.FailureActionPause: rollout.HaltPause, v1.FailureActionAbort: rollout.HaltAbort,
+	v1.FailureActionRollForward: rollout.HaltRollForward,
+}
+
+// plannerPolicy translates the failure policy. Release gets rollout.ReleaseRule when the spec gives it
+// no rule of its own; a class rule without an action takes the policy's.
+func plannerPolicy(fp v1.FailurePolicy) (rollout.Policy, error) {
+	budget, err := quantity(fp.MaxFailures)
+	if err != nil {
+		return rollout.Policy{}, stalled(v1.ReasonInvalidSpec, "spec.failurePolicy.maxFailures: %v", err)
+	}
+	policy := rollout.Policy{MaxFailures: budget, MinDevices: int64(fp.MinDevices), Action: halts[fp.Action]}
+	policy.Classes[rollout.ClassRelease] = &rollout.ReleaseRule
+	for i, rule := range fp.Classes {
+		class, ok := rollout.ParseClass(string(rule.Class))
+		max, err := quantity(&rule.MaxFailures)
+		if !ok || err != nil {
+			return rollout.Policy{}, stalled(v1.ReasonInvalidSpec, "spec.failurePolicy.classes[%d]: class %q, maxFailures %v", i, rule.Class, err)
+		}
+		action := policy.Action
+		if rule.Action != "" {
+			action = halts[rule.Action]
+		}
+		policy.Classes[class] = &rollout.ClassRule{MaxFailures: max, Action: action}
+	}
+	if cb := fp.Campaign; cb != nil {
+		max, err := quantity(&cb.MaxFailures)
+		if err != nil {
+			return rollout.Policy{}, stalled(v1.ReasonInvalidSpec, "spec.failurePolicy.campaign.maxFailures: %v", err)
+		}
+		policy.Campaign = &rollout.CampaignBudget{MaxFailures: max, MinDevices: int64(cb.MinDevices)}
+	}
+	return policy, nil
+}
+
+// classCounts reads a status's failures by class.
+func classCounts(f *v1.FailureCounts) rollout.ClassCounts {
+	var cc rollout.ClassCounts
+	if f != nil {
+		cc[rollout.ClassRelease], cc[rollout.ClassDevice], cc[rollout.ClassNetwork] = f.Release, f.Device, f.Network
+		cc[rollout.ClassUnconfirmed], cc[rollout.ClassUnknown] = f.Unconfirmed, f.Unknown
+	}
+	return cc
+}
+
+// failureCounts is the status form of failures by class; nil when there are none.
+func failureCounts(cc rollout.ClassCounts) *v1.FailureCounts {
+	if cc.Sum() == 0 {
+		return nil
+	}
+	return &v1.FailureCounts{Release: cc[rollout.ClassRelease], Device: cc[rollout.ClassDevice], Network: cc[rollout.ClassNetwork],
+		Unconfirmed: cc[rollout.ClassUnconfirmed], Unknown: cc[rollout.ClassUnknown]}
 }
 
 // quantity reads an IntOrString the schema has already validated; unset means zero.
@@ -118,7 +168,7 @@ func plannerInput(uc *v1.UpdateCampaign, waves []rollout.Wave, policy rollout.Po
 			Finished: w.FinishedAt != nil,
 			Attempt:  w.Attempt,
 			Counts: rollout.Counts{Targeted: w.Targeted, Succeeded: w.Succeeded, Failed: w.Failed,
-				TimedOut: w.TimedOut, Pending: w.Pending, Skipped: w.Skipped},
+				TimedOut: w.TimedOut, Pending: w.Pending, Skipped: w.Skipped, Failures: classCounts(w.Failures)},
 		}
 		if w.StartedAt != nil {
 			in.Progress[i].StartedAt = w.StartedAt.Time
@@ -213,4 +263,7 @@ func addCounts(sum *v1.DeviceCounts, c v1.DeviceCounts) {
 	sum.TimedOut += c.TimedOut
 	sum.Pending += c.Pending
 	sum.Skipped += c.Skipped
+	byClass := classCounts(sum.Failures)
+	byClass.Add(classCounts(c.Failures))
+	sum.Failures = failureCounts(byClass)
 }

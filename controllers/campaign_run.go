@@ -57,11 +57,21 @@ func (r *UpdateCampaignReconciler) newCampaignRun(uc *v1.UpdateCampaign, mf *v1.
 		fleet: fleet, digest: hex.EncodeToString(summary.PayloadDigest), waves: waves, policy: policy,
 		planHash: specHash(uc.Spec, mf.Status.ManifestID),
 	}
+	if c := uc.Spec.Confirmation; c != nil {
+		run.remote.confirm = &confirmer{svc: svc, digest: run.digest, timeout: defaultConfirmTimeout, now: run.now()}
+		if c.ConfirmTimeout != nil {
+			run.remote.confirm.timeout = c.ConfirmTimeout.Duration
+		}
+	}
 	if err := run.alignWaveStatus(); err != nil {
 		return nil, err
 	}
 	return run, nil
 }
+
+// defaultConfirmTimeout is spec.confirmation.confirmTimeout's schema default, for an object stored
+// without it.
+const defaultConfirmTimeout = 10 * time.Minute
 
 // alignWaveStatus keeps one status entry per spec wave, in spec order. Before the rollout starts the
 // waves may change freely; once devices are updating, the recorded progress is kept and a spec whose
@@ -186,7 +196,7 @@ func (run *campaignRun) observeWave(ctx context.Context, k int) error {
 		return err
 	}
 	w.RemoteCampaigns = got.campaigns
-	w.Targeted, w.Succeeded, w.Failed = got.targeted, got.succeeded, got.failed
+	w.Targeted, w.Succeeded, w.Failed, w.Failures = got.targeted, got.succeeded, got.failed, failureCounts(got.failures)
 	w.Skipped = w.AlreadyUpdated + got.skipped + got.left
 	// Devices counted as timed out stay pending in their stopped remote campaigns.
 	w.Pending = max(got.pending-w.TimedOut, 0)

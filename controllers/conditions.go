@@ -89,9 +89,8 @@ func announceReadyChange(rec events.EventRecorder, before []metav1.Condition, af
 // isFailureReason tells transient failures, which deserve a Warning, from ordinary progress.
 func isFailureReason(reason string) bool {
 	switch reason {
-	case v1.ReasonUpdateServiceUnavailable, v1.ReasonSourceUnavailable, v1.ReasonReconcileFailed,
-		v1.ReasonFailureBudgetExceeded, v1.ReasonSuccessThresholdNotMet, v1.ReasonKeyNotFound:
+	case v1.ReasonUpdateServiceUnavailable, v1.ReasonSourceUnavailable, v1.ReasonReconcileFailed, v1.ReasonKeyNotFound:
 		return true
 	}
-	return false
+	return v1.IsFailurePolicyReason(reason)
 }

@@ -9,6 +9,7 @@ import (
 
 	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
 	"github.com/fleetwave/fleetwave/internal/pelion"
+	"github.com/fleetwave/fleetwave/internal/rollout"
 )
 
 // remoteCampaigns keeps an UpdateCampaign's books on its Update Service campaigns: their
@@ -17,6 +18,9 @@ import (
 type remoteCampaigns struct {
 	svc pelion.UpdateService
 	uc  *v1.UpdateCampaign
+	// confirm, when spec.confirmation is set, holds reported successes back until the device
+	// directory confirms them.
+	confirm *confirmer
 }
 
 // chunkRef names one remote campaign of a wave: the main campaign of a chunk (followUp < 0), or one of
@@ -181,6 +185,7 @@ type remoteCounts struct {
 	targeted, succeeded, failed, skipped int64
 	pending                              int64
 	left                                 int64 // pinned, but gone from the fleet or the filter before their campaign selected them
+	failures                             rollout.ClassCounts
 }
 
 // observe sums the metrics of wave k's remote campaigns under attempt.
@@ -210,14 +215,52 @@ func (rc remoteCampaigns) observe(ctx context.Context, k int, attempt int32) (re
 			sum.pending += pinned // starting: its devices are not selected yet
 			return nil
 		}
-		sum.succeeded += int64(m.SuccessCount)
-		sum.failed += int64(m.FailedCount)
+		failed, pending, failures, err := rc.classifyFailures(ctx, remote.ID, int64(m.FailedCount), int64(m.PendingCount))
+		if err != nil {
+			return err
+		}
+		succeeded := int64(m.SuccessCount)
+		if rc.confirm != nil && succeeded > 0 {
+			c, err := rc.confirm.check(ctx, remote.ID)
+			if err != nil {
+				return err
+			}
+			held := min(c.waiting+c.unconfirmed, succeeded)
+			unconfirmed := min(c.unconfirmed, held)
+			succeeded, pending, failed = succeeded-held, pending+held-unconfirmed, failed+unconfirmed
+			failures[rollout.ClassUnconfirmed] += unconfirmed
+		}
+		sum.succeeded += succeeded
+		sum.failed += failed
+		sum.failures.Add(failures)
 		sum.skipped += int64(m.SkippedCount)
-		sum.pending += int64(m.PendingCount)
+		sum.pending += pending
 		sum.left += max(pinned-selected, 0)
 		return nil
 	})
 	return sum, err
+}
+
+// classifyFailures splits a remote campaign's failed devices by class from its fail event types.
+// The event types are read after the metrics, so devices may have failed in between: the newer count
+// wins, and they leave pending. Failures no event type accounts for yet are ClassUnknown.
+func (rc remoteCampaigns) classifyFailures(ctx context.Context, id string, failed, pending int64) (int64, int64, rollout.ClassCounts, error) {
+	var byClass rollout.ClassCounts
+	if failed == 0 {
+		return 0, pending, byClass, nil
+	}
+	events, err := rc.svc.CampaignEventTypes(ctx, id, pelion.SummaryFail)
+	if err != nil && !pelion.IsNotFound(err) {
+		return 0, 0, byClass, serviceError("reading a remote campaign's failure events", err)
+	}
+	for _, e := range events {
+		byClass[rollout.ClassOfEvent(e.EventType)] += int64(max(e.Count, 0))
+	}
+	if more := byClass.Sum() - failed; more > 0 {
+		failed, pending = failed+min(more, pending), pending-min(more, pending)
+	}
+	byClass[rollout.ClassUnknown] += max(failed-byClass.Sum(), 0)
+	return failed, pending, byClass, nil
 }
 
 // pinnedDevices counts the device ids a remote campaign's id__in filter pins.

@@ -39,6 +39,7 @@ type devices struct {
 	// distrust: the devices trust another key, so they refuse the manifest (signature failure).
 	distrust   bool
 	attributes map[string]string
+	failure    string // a sim.Failure* mode the devices meet in every campaign
 }
 
 func newFleet(t *testing.T, ns string, groups ...devices) *fleet {
@@ -60,7 +61,7 @@ func newFleetIn(t *testing.T, s *sim.Server, ns string, groups ...devices) *flee
 			trusted = []crypto.PublicKey{stranger.Public()}
 		}
 		ids, err := s.AddDevices(sim.DeviceSpec{Count: g.count, VendorID: vendor, ClassID: class,
-			InstalledVersion: installed, TrustedKeys: trusted, Offline: g.offline, Attributes: g.attributes})
+			InstalledVersion: installed, TrustedKeys: trusted, Offline: g.offline, Attributes: g.attributes, Failure: g.failure})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,7 +257,8 @@ func TestFailureBudgetPausesUntilAPersonAcceptsTheWave(t *testing.T) {
 	startOperator(t, ns, operatorOptions{})
 	publishedManifest(t, ns, f)
 	uc := campaign(ns, wave("canary", count(3)), wave("rest", percent("100%")))
-	uc.Spec.FailurePolicy = v1.FailurePolicy{MaxFailures: ptrTo(count(0)), MinDevices: 1, Action: v1.FailureActionPause}
+	uc.Spec.FailurePolicy = v1.FailurePolicy{MaxFailures: ptrTo(count(0)), MinDevices: 1, Action: v1.FailureActionPause,
+		Classes: releaseCountsAgainstTheBudget}
 	create(t, uc)
 
 	waitPhase(t, uc, v1.CampaignPaused)
@@ -300,13 +302,18 @@ func TestFailureBudgetPausesUntilAPersonAcceptsTheWave(t *testing.T) {
 	checkEachDeviceTargetedOnce(t, uc)
 }
 
+// releaseCountsAgainstTheBudget waives the default rule that a rejected release fails the campaign at
+// once, so that devices refusing the manifest exercise the ordinary budget.
+var releaseCountsAgainstTheBudget = []v1.FailureClassRule{{Class: v1.FailureClassRelease, MaxFailures: percent("100%")}}
+
 func TestFailureBudgetWithAbortFails(t *testing.T) {
 	ns := newNamespace(t)
 	f := newFleet(t, ns, devices{count: 10, distrust: true})
 	startOperator(t, ns, operatorOptions{})
 	publishedManifest(t, ns, f)
 	uc := campaign(ns, wave("canary", count(5)), wave("rest", percent("100%")))
-	uc.Spec.FailurePolicy = v1.FailurePolicy{MaxFailures: ptrTo(count(0)), MinDevices: 1, Action: v1.FailureActionAbort}
+	uc.Spec.FailurePolicy = v1.FailurePolicy{MaxFailures: ptrTo(count(0)), MinDevices: 1, Action: v1.FailureActionAbort,
+		Classes: releaseCountsAgainstTheBudget}
 	create(t, uc)
 
 	waitPhase(t, uc, v1.CampaignFailed)

@@ -112,9 +112,25 @@ const (
 	ReasonFailureBudgetExceeded = "FailureBudgetExceeded"
 	// ReasonSuccessThresholdNotMet: a wave finished below its successThreshold.
 	ReasonSuccessThresholdNotMet = "SuccessThresholdNotMet"
+	// ReasonFailureClassExceeded: a wave's failures of one class passed the class's rule in
+	// spec.failurePolicy.classes (by default, any device that rejected the release).
+	ReasonFailureClassExceeded = "FailureClassExceeded"
+	// ReasonCampaignBudgetExceeded: failures across the waves started so far passed
+	// spec.failurePolicy.campaign.maxFailures.
+	ReasonCampaignBudgetExceeded = "CampaignBudgetExceeded"
 	// ReasonAborted: a person aborted the campaign, or the failure policy did.
 	ReasonAborted = "Aborted"
 )
+
+// IsFailurePolicyReason reports whether a campaign condition reason says the failure policy tripped:
+// a budget spent, a failure class over its rule, or a success threshold missed.
+func IsFailurePolicyReason(reason string) bool {
+	switch reason {
+	case ReasonFailureBudgetExceeded, ReasonSuccessThresholdNotMet, ReasonFailureClassExceeded, ReasonCampaignBudgetExceeded:
+		return true
+	}
+	return false
+}
 
 // UpdateCampaign event reasons, for the events that mark a wave's start and end.
 const (

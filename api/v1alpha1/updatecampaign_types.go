@@ -48,6 +48,11 @@ type UpdateCampaignSpec struct {
 	// true. Devices already updating finish.
 	// +optional
 	Paused bool `json:"paused,omitempty"`
+
+	// confirmation, when set, counts a device as succeeded only once the device directory shows it
+	// running the new payload, not as soon as it reports success.
+	// +optional
+	Confirmation *Confirmation `json:"confirmation,omitempty"`
 }
 
 // CampaignTarget narrows which devices a campaign may reach.
@@ -64,6 +69,14 @@ type CampaignTarget struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	MaxDevices *int64 `json:"maxDevices,omitempty"`
+
+	// rolloutOf limits the fleet to the devices another UpdateCampaign, in the same namespace, took
+	// into the waves it started: those it sent its release to or meant to. A roll-forward campaign
+	// uses it to reach exactly the devices of a failed release.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	RolloutOf string `json:"rolloutOf,omitempty"`
 }
 
 // Wave is one stage of a rollout.
@@ -117,6 +130,7 @@ const (
 )
 
 // FailurePolicy says when device failures stop a rollout.
+// +kubebuilder:validation:XValidation:rule="has(self.rollForward) || (!has(self.action) || self.action != 'RollForward') && (!has(self.classes) || self.classes.all(c, !has(c.action) || c.action != 'RollForward'))",message="rollForward.manifestRef is required when an action is RollForward",fieldPath=.rollForward
 type FailurePolicy struct {
 	// maxFailures is how many failed or timed-out devices a wave tolerates: a count, or a
 	// percentage of the wave from 0% to 100%. One more and the action is taken.
@@ -134,15 +148,100 @@ type FailurePolicy struct {
 	// +kubebuilder:validation:Minimum=0
 	MinDevices int32 `json:"minDevices,omitempty"`
 
-	// action taken when failures pass maxFailures: Pause holds the rollout for a person to look,
-	// Abort stops the wave's remote campaigns for good.
+	// action taken when failures pass maxFailures or the campaign budget, or a wave misses its
+	// success threshold: Pause holds the rollout for a person to look, Abort stops the wave's remote
+	// campaigns for good, RollForward aborts and rolls the devices that took or tried the release
+	// forward to rollForward.manifestRef.
 	// +optional
 	// +kubebuilder:default=Pause
 	Action FailureAction `json:"action,omitempty"`
+
+	// classes give failure classes rules of their own, judged before any budget. A failed device's
+	// class comes from the event code it reported: Release (the device refused the release itself:
+	// signature, certificate, vendor, class, version, format, digest or size), Device (storage,
+	// memory, writing or activating the image), Network (fetching the manifest or payload),
+	// Unconfirmed (reported success but did not come back running the new payload, see
+	// spec.confirmation) and Unknown. A class without a rule counts against the budgets only, except
+	// Release: without a rule of its own, the first device that rejects the release fails the
+	// campaign (maxFailures 0, action Abort), since every other device would reject it too.
+	// +optional
+	// +listType=map
+	// +listMapKey=class
+	// +kubebuilder:validation:MaxItems=5
+	Classes []FailureClassRule `json:"classes,omitempty"`
+
+	// campaign is a failure budget across every wave started so far, on top of each wave's.
+	// +optional
+	Campaign *CampaignFailureBudget `json:"campaign,omitempty"`
+
+	// rollForward names the known-good release the RollForward action rolls devices forward to.
+	// +optional
+	RollForward *RollForwardPolicy `json:"rollForward,omitempty"`
 }
 
-// FailureAction is what a campaign does when its failure budget is spent.
-// +kubebuilder:validation:Enum=Pause;Abort
+// FailureClass is what a device's failure says about the release.
+// +kubebuilder:validation:Enum=Release;Device;Network;Unconfirmed;Unknown
+type FailureClass string
+
+// Failure classes.
+const (
+	FailureClassRelease     FailureClass = "Release"
+	FailureClassDevice      FailureClass = "Device"
+	FailureClassNetwork     FailureClass = "Network"
+	FailureClassUnconfirmed FailureClass = "Unconfirmed"
+	FailureClassUnknown     FailureClass = "Unknown"
+)
+
+// FailureClassRule is one failure class's own budget in each wave.
+type FailureClassRule struct {
+	// class the rule is about.
+	// +required
+	Class FailureClass `json:"class"`
+
+	// maxFailures is how many failed devices of the class a wave tolerates: a count (judged at
+	// once), or a percentage of the wave (judged from failurePolicy.minDevices finished devices on).
+	// +required
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:MaxLength=4
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')",message="maxFailures must be a device count of at least 0 or a percentage from 0% to 100%"
+	MaxFailures intstr.IntOrString `json:"maxFailures"`
+
+	// action taken when the class passes its maxFailures; failurePolicy.action when unset.
+	// +optional
+	Action FailureAction `json:"action,omitempty"`
+}
+
+// CampaignFailureBudget is a failure budget across waves.
+type CampaignFailureBudget struct {
+	// maxFailures is how many failed or timed-out devices the waves started so far tolerate
+	// together: a count, or a percentage of their planned devices. One more and
+	// failurePolicy.action is taken.
+	// +required
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:MaxLength=4
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 0 : self.matches('^(100|[1-9]?[0-9])%$')",message="maxFailures must be a device count of at least 0 or a percentage from 0% to 100%"
+	MaxFailures intstr.IntOrString `json:"maxFailures"`
+
+	// minDevices is how many devices of those waves must have finished before a percentage is
+	// judged.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=0
+	MinDevices int32 `json:"minDevices,omitempty"`
+}
+
+// RollForwardPolicy is where a failed release's devices are rolled forward to.
+type RollForwardPolicy struct {
+	// manifestRef names a Manifest in the same namespace with a known-good payload under a version
+	// higher than this campaign's (devices refuse older versions). When the policy trips, the
+	// campaign stops its waves and creates an UpdateCampaign it owns, named after it with the
+	// suffix "-rollforward", for this Manifest and exactly the devices of the waves it started.
+	// +required
+	ManifestRef LocalObjectReference `json:"manifestRef"`
+}
+
+// FailureAction is what a campaign does when a failure rule trips.
+// +kubebuilder:validation:Enum=Pause;Abort;RollForward
 type FailureAction string
 
 const (
@@ -150,7 +249,23 @@ const (
 	FailureActionPause FailureAction = "Pause"
 	// FailureActionAbort stops the rollout.
 	FailureActionAbort FailureAction = "Abort"
+	// FailureActionRollForward stops the rollout and rolls its devices forward to a known-good
+	// release.
+	FailureActionRollForward FailureAction = "RollForward"
 )
+
+// Confirmation makes success wait for the device directory.
+type Confirmation struct {
+	// confirmTimeout is how long after reporting success a device has to show in the device
+	// directory running the new payload (its firmware checksum). Until then it counts as pending;
+	// after it, as failed with class Unconfirmed.
+	// +optional
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="confirmTimeout must be a positive duration such as 10m"
+	ConfirmTimeout *metav1.Duration `json:"confirmTimeout,omitempty"`
+}
 
 // CampaignPhase is a one-word summary of where a campaign is, derived from its conditions.
 // +kubebuilder:validation:Enum=Pending;WaitingForApproval;Progressing;Soaking;Paused;Completed;Aborted;Failed
@@ -216,6 +331,23 @@ type DeviceCounts struct {
 	// skipped devices already ran the target firmware or were left out by the service.
 	// +optional
 	Skipped int64 `json:"skipped,omitempty"`
+	// failures splits failed by class.
+	// +optional
+	Failures *FailureCounts `json:"failures,omitempty"`
+}
+
+// FailureCounts counts failed devices by class (see spec.failurePolicy.classes).
+type FailureCounts struct {
+	// +optional
+	Release int64 `json:"release,omitempty"`
+	// +optional
+	Device int64 `json:"device,omitempty"`
+	// +optional
+	Network int64 `json:"network,omitempty"`
+	// +optional
+	Unconfirmed int64 `json:"unconfirmed,omitempty"`
+	// +optional
+	Unknown int64 `json:"unknown,omitempty"`
 }
 
 // CampaignPlan is the fleet partition the rollout follows, fixed when the campaign starts.
@@ -388,6 +520,11 @@ type UpdateCampaignStatus struct {
 	// completedAt is when the campaign reached Completed, Aborted or Failed.
 	// +optional
 	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
+
+	// rolledForwardBy names the UpdateCampaign this one created to roll its devices forward to a
+	// known-good release when its failure policy tripped.
+	// +optional
+	RolledForwardBy string `json:"rolledForwardBy,omitempty"`
 
 	// abort is set by `kubectl fleetwave abort`, never by the controller: the campaign stops its
 	// remote campaigns and ends Aborted. `kubectl fleetwave retry` clears it.

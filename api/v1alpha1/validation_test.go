@@ -276,6 +276,35 @@ func TestInvalidCampaignsAreRejected(t *testing.T) {
 	})
 }
 
+func TestInvalidFailurePoliciesAreRejected(t *testing.T) {
+	uc := validCampaign()
+	class := func(rule map[string]any) func(map[string]any) {
+		return set("spec.failurePolicy", map[string]any{"classes": []any{rule}})
+	}
+	expectRejected(t, []rejectionCase{
+		{"class unknown", uc, class(map[string]any{"class": "Cosmic", "maxFailures": 0}), "spec.failurePolicy.classes[0].class", "Unsupported value"},
+		{"class without maxFailures", uc, class(map[string]any{"class": "Release"}), "spec.failurePolicy.classes[0].maxFailures", "Required value"},
+		{"class maxFailures over 100%", uc, class(map[string]any{"class": "Network", "maxFailures": "101%"}), "spec.failurePolicy.classes[0].maxFailures", "maxFailures must be"},
+		{"class action unknown", uc, class(map[string]any{"class": "Device", "maxFailures": 1, "action": "Panic"}), "spec.failurePolicy.classes[0].action", "Unsupported value"},
+		{"class twice", uc, set("spec.failurePolicy", map[string]any{"classes": []any{
+			map[string]any{"class": "Device", "maxFailures": 1}, map[string]any{"class": "Device", "maxFailures": 2}}}),
+			"spec.failurePolicy.classes[1]", "Duplicate value"},
+		{"campaign budget without maxFailures", uc, set("spec.failurePolicy", map[string]any{"campaign": map[string]any{"minDevices": 5}}),
+			"spec.failurePolicy.campaign.maxFailures", "Required value"},
+		{"campaign budget negative", uc, set("spec.failurePolicy", map[string]any{"campaign": map[string]any{"maxFailures": -1}}),
+			"spec.failurePolicy.campaign.maxFailures", "maxFailures must be"},
+		{"RollForward without a manifest", uc, set("spec.failurePolicy", map[string]any{"action": "RollForward"}),
+			"spec.failurePolicy.rollForward", "rollForward.manifestRef is required when an action is RollForward"},
+		{"class RollForward without a manifest", uc, class(map[string]any{"class": "Release", "maxFailures": 0, "action": "RollForward"}),
+			"spec.failurePolicy.rollForward", "rollForward.manifestRef is required"},
+		{"rollForward without manifestRef", uc, set("spec.failurePolicy", map[string]any{"rollForward": map[string]any{}}),
+			"spec.failurePolicy.rollForward.manifestRef", "Required value"},
+		{"confirmTimeout zero", uc, set("spec.confirmation", map[string]any{"confirmTimeout": "0s"}), "spec.confirmation.confirmTimeout", "confirmTimeout must be a positive duration"},
+		{"confirmTimeout in words", uc, set("spec.confirmation", map[string]any{"confirmTimeout": "ten minutes"}), "spec.confirmation.confirmTimeout", "should match"},
+		{"rolloutOf empty", uc, set("spec.target.rolloutOf", ""), "spec.target.rolloutOf", "at least 1 chars"},
+	})
+}
+
 func TestSpecIsImmutable(t *testing.T) {
 	ns := newNamespace(t)
 	ctx := context.Background()

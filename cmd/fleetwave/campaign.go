@@ -403,13 +403,13 @@ func waitingApproval(uc *v1.UpdateCampaign) (approval, error) {
 }
 
 // pausedByFailures reports whether the failure policy (Pause) holds the campaign: a spent failure
-// budget or a missed success threshold, which a person may accept.
+// budget, a class over its rule or a missed success threshold, which a person may accept.
 func pausedByFailures(uc *v1.UpdateCampaign) bool {
 	if uc.Status.Phase != v1.CampaignPaused {
 		return false
 	}
 	ready := meta.FindStatusCondition(uc.Status.Conditions, v1.ConditionReady)
-	return ready != nil && (ready.Reason == v1.ReasonFailureBudgetExceeded || ready.Reason == v1.ReasonSuccessThresholdNotMet)
+	return ready != nil && v1.IsFailurePolicyReason(ready.Reason)
 }
 
 // abortCampaign sets status.abort and records who did it.

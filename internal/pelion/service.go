@@ -37,6 +37,8 @@ type UpdateService interface {
 	StopCampaign(ctx context.Context, id string) error
 	DeleteCampaign(ctx context.Context, id string) error
 	CampaignMetrics(ctx context.Context, id string) (*CampaignMetrics, error)
+	CampaignEventTypes(ctx context.Context, id, summary string) ([]EventType, error)
+	ListCampaignDevices(ctx context.Context, campaignID string, opts ListOptions) (*Page[CampaignDeviceMetadata], error)
 
 	ListDevices(ctx context.Context, opts ListOptions) (*Page[Device], error)
 }

@@ -133,13 +133,15 @@ var (
 
 func newCampaign(s campaignSpec) *v1.UpdateCampaign {
 	// Generous gates: the harness abuses the rollout, not the failure policy; 5% of devices fail and
-	// up to 10% are offline (timed out) in a wave.
+	// up to 10% are offline (timed out) in a wave. Some failures are integrity failures, which devices
+	// report as a rejected release: a class rule of their own pauses, instead of the default abort.
 	threshold := intstr.FromString("60%")
 	budget := intstr.FromString("35%")
 	uc := &v1.UpdateCampaign{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: s.name}, Spec: v1.UpdateCampaignSpec{
-		ManifestRef:   v1.LocalObjectReference{Name: manifestName},
-		Target:        v1.CampaignTarget{Filter: s.filter},
-		FailurePolicy: v1.FailurePolicy{MaxFailures: &budget, MinDevices: 10, Action: v1.FailureActionPause},
+		ManifestRef: v1.LocalObjectReference{Name: manifestName},
+		Target:      v1.CampaignTarget{Filter: s.filter},
+		FailurePolicy: v1.FailurePolicy{MaxFailures: &budget, MinDevices: 10, Action: v1.FailureActionPause,
+			Classes: []v1.FailureClassRule{{Class: v1.FailureClassRelease, MaxFailures: intstr.FromString("10%"), Action: v1.FailureActionPause}}},
 		DeviceTimeout: &metav1.Duration{Duration: s.deviceTimeout},
 	}}
 	for i, name := range waveNames {
@@ -223,7 +225,7 @@ func pausedByFailures(uc *v1.UpdateCampaign) (string, bool) {
 	ready := meta.FindStatusCondition(uc.Status.Conditions, v1.ConditionReady)
 	k := int(uc.Status.CurrentWave)
 	if uc.Status.Phase != v1.CampaignPaused || ready == nil || k >= len(uc.Spec.Waves) ||
-		(ready.Reason != v1.ReasonFailureBudgetExceeded && ready.Reason != v1.ReasonSuccessThresholdNotMet) {
+		!v1.IsFailurePolicyReason(ready.Reason) {
 		return "", false
 	}
 	return uc.Spec.Waves[k].Name, true

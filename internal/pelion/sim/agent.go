@@ -102,8 +102,11 @@ func (r deviceRun) run(ctx context.Context) outcome {
 	if got.size != sum.PayloadSize || string(got.digest[:]) != string(sum.PayloadDigest) {
 		return failed(EventIntegrity)
 	}
-	if r.injected == FailureInstall {
+	switch r.injected {
+	case FailureInstall:
 		return failed(EventWriteFailed)
+	case FailureRevert, FailureVanish:
+		return outcome{event: EventSucceeded, summary: pelion.SummarySuccess} // the new image never runs
 	}
 	return outcome{event: EventSucceeded, summary: pelion.SummarySuccess, install: sum}
 }

@@ -91,15 +91,16 @@ func (s *Server) dispatch(c *campaign, i int, gen int) {
 	key := mix(c.seq, uint64(c.targets[i].dev.index))
 	run := deviceRun{dev: c.targets[i].dev, data: c.manifest.data, digest: c.manifest.digest, downloads: c.downloads}
 	latency := p.Latency.sample(unitFloat(mix(key, 1)), unitFloat(mix(key, 2)))
-	if unitFloat(mix(key, 3)) < p.FailureRate {
+	run.injected = run.dev.failure
+	if run.injected == "" && unitFloat(mix(key, 3)) < p.FailureRate {
 		modes := p.FailureModes
 		if len(modes) == 0 {
 			modes = []string{FailureDownloadTimeout}
 		}
 		run.injected = modes[mix(key, 4)%uint64(len(modes))]
-		if run.injected == FailureDownloadTimeout {
-			latency += time.Duration(p.DownloadTimeout)
-		}
+	}
+	if run.injected == FailureDownloadTimeout {
+		latency += time.Duration(p.DownloadTimeout)
 	}
 	due := func() bool { return c.gen == gen && c.targets[i].pending() } // callers hold s.mu
 	s.engine.after(p.wall(latency), func() {
@@ -117,6 +118,9 @@ func (s *Server) dispatch(c *campaign, i int, gen int) {
 		}
 		if got.install != nil {
 			run.dev.install(got.install, s.now())
+		}
+		if run.injected == FailureVanish {
+			run.dev.offline = true
 		}
 		s.record(c, i, got, s.now())
 		s.checkFinish(c)

@@ -34,6 +34,9 @@ type DeviceSpec struct {
 	Attributes map[string]string
 	// Offline devices never answer; when false, the profile's offline fraction decides per device.
 	Offline bool
+	// Failure is a failure mode (Failure*) the devices meet in every campaign; empty: the profile's
+	// failure rate decides per device and campaign.
+	Failure string
 }
 
 // Regions assigned to devices without explicit attributes.
@@ -51,7 +54,8 @@ type device struct {
 	id      string
 	index   int // unique for the server's life, even after removals: seeds the device's draws
 	group   *deviceGroup
-	offline bool
+	offline bool   // guarded by Server.mu; a vanishing device goes offline after its report
+	failure string // a failure mode met in every campaign, or ""
 	created time.Time
 	removed bool // deregistered by RemoveDevices; guarded by Server.mu
 
@@ -275,6 +279,9 @@ func (s *Server) AddDevices(spec DeviceSpec) ([]string, error) {
 	if spec.Count < 0 {
 		return nil, fmt.Errorf("device count %d is negative", spec.Count)
 	}
+	if spec.Failure != "" && !knownFailureMode(spec.Failure) {
+		return nil, fmt.Errorf("unknown failure mode %q", spec.Failure)
+	}
 	g := &deviceGroup{vendor: spec.VendorID, class: spec.ClassID, component: spec.Component, trust: s.defaultTrust}
 	if g.component == "" {
 		g.component = "MAIN"
@@ -296,7 +303,7 @@ func (s *Server) AddDevices(spec DeviceSpec) ([]string, error) {
 		id, _ := s.ids.id()
 		index := base + i
 		d := &device{id: id, index: index, group: g, attrs: spec.Attributes, created: now,
-			version: spec.InstalledVersion, digest: digest, updated: now}
+			version: spec.InstalledVersion, digest: digest, updated: now, failure: spec.Failure}
 		if d.attrs == nil {
 			d.attrs = regionAttrs[mix(uint64(s.cfg.Seed), uint64(index)^0xa77)%uint64(len(regions))]
 		}

@@ -37,6 +37,12 @@ const (
 	FailureDownloadTimeout = "download-timeout" // the payload never finishes downloading (UPD4_FAIL_303)
 	FailureIntegrity       = "integrity"        // the payload arrives corrupted (UPD4_FAIL_309)
 	FailureInstall         = "install"          // writing the new image fails (UPD4_FAIL_503)
+	// FailureRevert: the device reports success, but boots back into its old image, so the device
+	// directory keeps showing the old firmware checksum.
+	FailureRevert = "revert"
+	// FailureVanish: the device reports success and is never heard of again: old checksum, and no
+	// answer to any later campaign.
+	FailureVanish = "vanish"
 )
 
 // Latency distribution kinds.
@@ -109,6 +115,14 @@ func LoadProfile(path string) (Profile, error) {
 	return p, nil
 }
 
+func knownFailureMode(m string) bool {
+	switch m {
+	case FailureDownloadTimeout, FailureIntegrity, FailureInstall, FailureRevert, FailureVanish:
+		return true
+	}
+	return false
+}
+
 // Validate checks ranges and names.
 func (p Profile) Validate() error {
 	if p.FailureRate < 0 || p.FailureRate > 1 || p.OfflineFraction < 0 || p.OfflineFraction > 1 {
@@ -118,9 +132,7 @@ func (p Profile) Validate() error {
 		return fmt.Errorf("time_scale must be a non-negative number")
 	}
 	for _, m := range p.FailureModes {
-		switch m {
-		case FailureDownloadTimeout, FailureIntegrity, FailureInstall:
-		default:
+		if !knownFailureMode(m) {
 			return fmt.Errorf("unknown failure mode %q", m)
 		}
 	}

@@ -175,8 +175,11 @@ func (s *Server) Device(id string) (DeviceState, bool) {
 		return DeviceState{}, false
 	}
 	version, digest, _ := d.firmware()
+	s.mu.Lock()
+	offline := d.offline
+	s.mu.Unlock()
 	return DeviceState{ID: d.id, VendorID: d.group.vendor, ClassID: d.group.class, InstalledVersion: version,
-		FirmwareDigest: digest, Offline: d.offline, Attributes: maps.Clone(d.attributes())}, true
+		FirmwareDigest: digest, Offline: offline, Attributes: maps.Clone(d.attributes())}, true
 }
 
 // DeviceIDs returns every device id in directory order.
