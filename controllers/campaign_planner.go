@@ -51,14 +51,19 @@ var halts = map[v1.FailureAction]rollout.Halt{
 }
 
 // plannerPolicy translates the failure policy. Release gets rollout.ReleaseRule when the spec gives it
-// no rule of its own; a class rule without an action takes the policy's.
+// no rule of its own (rolling forward instead of aborting under a RollForward policy); a class rule
+// without an action takes the policy's.
 func plannerPolicy(fp v1.FailurePolicy) (rollout.Policy, error) {
 	budget, err := quantity(fp.MaxFailures)
 	if err != nil {
 		return rollout.Policy{}, stalled(v1.ReasonInvalidSpec, "spec.failurePolicy.maxFailures: %v", err)
 	}
 	policy := rollout.Policy{MaxFailures: budget, MinDevices: int64(fp.MinDevices), Action: halts[fp.Action]}
-	policy.Classes[rollout.ClassRelease] = &rollout.ReleaseRule
+	release := rollout.ReleaseRule
+	if policy.Action == rollout.HaltRollForward {
+		release.Action = rollout.HaltRollForward // recovering is what the campaign asked for
+	}
+	policy.Classes[rollout.ClassRelease] = &release
 	for i, rule := range fp.Classes {
 		class, ok := rollout.ParseClass(string(rule.Class))
 		max, err := quantity(&rule.MaxFailures)
@@ -112,6 +117,9 @@ func quantity(v *intstr.IntOrString) (rollout.Quantity, error) {
 func specHash(spec v1.UpdateCampaignSpec, manifestID string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s|%s|", manifestID, spec.Target.Filter)
+	if spec.Target.RolloutOf != "" {
+		fmt.Fprintf(&b, "of=%s|", spec.Target.RolloutOf)
+	}
 	if spec.Target.MaxDevices != nil {
 		fmt.Fprintf(&b, "%d", *spec.Target.MaxDevices)
 	}

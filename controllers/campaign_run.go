@@ -30,8 +30,9 @@ type campaignRun struct {
 	now      func() time.Time
 	perChunk int
 
-	fleet    pelion.Filter // the manifest's vendor and class, ANDed with spec.target.filter
-	digest   string        // the payload digest devices run once updated
+	fleet    pelion.Filter        // the manifest's vendor and class, ANDed with spec.target.filter
+	members  func(id string) bool // spec.target.rolloutOf's devices; nil: the whole fleet
+	digest   string               // the payload digest devices run once updated
 	waves    []rollout.Wave
 	policy   rollout.Policy
 	plan     rollout.Plan
@@ -158,14 +159,17 @@ func (run *campaignRun) makePlan(ctx context.Context) (rollout.Plan, error) {
 	return plan, nil
 }
 
-// eachDevicePoint walks the campaign's fleet page by page, handing each device and its point to fn;
-// the walk stops at fn's first error.
+// eachDevicePoint walks the campaign's fleet page by page (limited to spec.target.rolloutOf's devices
+// when set), handing each device and its point to fn; the walk stops at fn's first error.
 func (run *campaignRun) eachDevicePoint(ctx context.Context, fn func(pelion.Device, uint64) error) error {
 	uid := string(run.uc.UID)
 	opts := pelion.ListOptions{Limit: pelion.MaxPageSize, Filter: run.fleet}
 	for d, err := range pelion.All(ctx, opts, run.svc.ListDevices) {
 		if err != nil {
 			return serviceError("listing the fleet", err)
+		}
+		if run.members != nil && !run.members(d.ID) {
+			continue
 		}
 		if err := fn(d, rollout.Point(uid, d.ID)); err != nil {
 			return err

@@ -69,10 +69,15 @@ func (r *UpdateCampaignReconciler) reconcileRollout(ctx context.Context, uc *v1.
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	members, err := r.rolloutMembers(ctx, uc)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	run, err := r.newCampaignRun(uc, mf, svc, status)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	run.members = members
 	if err := run.ensurePlan(ctx); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -98,10 +103,24 @@ func (r *UpdateCampaignReconciler) reconcileRollout(ctx context.Context, uc *v1.
 			break
 		}
 	}
+	result := ctrl.Result{RequeueAfter: r.nextLook(uc, step)}
+	if step.RollForward {
+		note, blocked, err := r.rollForward(ctx, uc, mf)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if step.Message += note; blocked {
+			result.RequeueAfter = rollForwardRecheck
+		}
+	}
 	recordStep(uc, step, r.Clock.Now())
 	observeCampaign(uc, r.Clock.Now())
-	return ctrl.Result{RequeueAfter: r.nextLook(uc, step)}, nil
+	return result, nil
 }
+
+// rollForwardRecheck is how often a blocked roll-forward is tried again; a Manifest becoming Ready
+// wakes the campaign sooner through the Manifest watch.
+const rollForwardRecheck = 30 * time.Second
 
 // nextLook is when the campaign should be looked at again without an event: at the planner's
 // recheck time, and at least every PollInterval while devices are updating.

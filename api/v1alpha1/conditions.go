@@ -122,6 +122,18 @@ const (
 	ReasonAborted = "Aborted"
 )
 
+// UpdateCampaign reasons about roll-forward.
+const (
+	// ReasonRolloutOfNotPlanned: the campaign spec.target.rolloutOf names does not exist or has not
+	// planned its waves yet, so the devices to reach are not known.
+	ReasonRolloutOfNotPlanned = "RolloutOfNotPlanned"
+	// EventRolledForward: the failure policy created the roll-forward campaign.
+	EventRolledForward = "RolledForward"
+	// EventRollForwardBlocked: the roll-forward campaign cannot be created (its Manifest is missing,
+	// not Ready or not newer, or another object holds its name).
+	EventRollForwardBlocked = "RollForwardBlocked"
+)
+
 // IsFailurePolicyReason reports whether a campaign condition reason says the failure policy tripped:
 // a budget spent, a failure class over its rule, or a success threshold missed.
 func IsFailurePolicyReason(reason string) bool {

@@ -23,7 +23,8 @@ type ManifestSpec struct {
 	// version of the firmware as semver MAJOR.MINOR.PATCH, each part 0–999. Devices refuse a
 	// version not strictly greater than the one they run. Its 64-bit form,
 	// 1<<55 | major<<40 | minor<<16 | patch, is also the SUIT sequence number unless
-	// suit.sequenceNumber overrides it.
+	// suit.sequenceNumber overrides it; SUIT manifests also carry it as suit-set-version with a
+	// version condition, so SUIT devices refuse a lower version whatever the sequence number.
 	// +required
 	// +kubebuilder:validation:MaxLength=11
 	// +kubebuilder:validation:Pattern=`^(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})$`
@@ -111,7 +112,8 @@ type SigningKeySpec struct {
 	// secretRef names a Secret in the same namespace holding tls.key (a PEM private key: ECDSA
 	// P-256 for both formats, Ed25519 also for SUIT) and, when devices trust a certificate,
 	// tls.crt. `fleetwave init` writes such a Secret (type kubernetes.io/tls); an Opaque Secret
-	// with tls.key alone works too.
+	// with tls.key alone works too. For SUIT, delegation.cbor may hold a delegation chain
+	// (`fleetwave manifest delegate`) from a key devices trust to tls.key; manifests carry it.
 	// +required
 	SecretRef LocalObjectReference `json:"secretRef"`
 }

@@ -163,7 +163,8 @@ type FailurePolicy struct {
 	// Unconfirmed (reported success but did not come back running the new payload, see
 	// spec.confirmation) and Unknown. A class without a rule counts against the budgets only, except
 	// Release: without a rule of its own, the first device that rejects the release fails the
-	// campaign (maxFailures 0, action Abort), since every other device would reject it too.
+	// campaign (maxFailures 0, action Abort, or RollForward when that is failurePolicy.action), since
+	// every other device would reject it too.
 	// +optional
 	// +listType=map
 	// +listMapKey=class

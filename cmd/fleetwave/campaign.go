@@ -90,7 +90,9 @@ type campaignVerb struct {
 	// audited verbs record who ran them in status.interventions: they take --reason and learn the
 	// user from the API server before they act.
 	audited bool
-	act     func(ctx context.Context, c client.Client, key client.ObjectKey, args []string, who actor) (string, error)
+	// flags registers the verb's own flags, if any.
+	flags func(fs *pflag.FlagSet)
+	act   func(ctx context.Context, c client.Client, key client.ObjectKey, args []string, who actor) (string, error)
 }
 
 func (v campaignVerb) command() *cobra.Command {
@@ -122,6 +124,9 @@ func (v campaignVerb) command() *cobra.Command {
 		},
 	}
 	kube.register(cmd.Flags())
+	if v.flags != nil {
+		v.flags(cmd.Flags())
+	}
 	if v.audited {
 		cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with your user name in status.interventions (at most 512 characters)")
 	}

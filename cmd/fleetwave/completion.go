@@ -15,7 +15,7 @@ import (
 const completionTimeout = 5 * time.Second
 
 // campaignVerbs are the commands whose first argument is a campaign name.
-var campaignVerbs = []string{"status", "approve", "abort", "retry", "pause", "resume"}
+var campaignVerbs = []string{"status", "approve", "abort", "retry", "roll-forward", "pause", "resume"}
 
 // addCompletions makes the campaign verbs complete campaign names from the cluster, and approve's
 // second argument the campaign's wave names.
