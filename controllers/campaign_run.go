@@ -131,8 +131,26 @@ func (run *campaignRun) ensurePlan(ctx context.Context) error {
 	}
 	run.plan = plan
 	st.Plan = planToStatus(plan, run.planHash)
+	if run.uc.Spec.Paused {
+		if st.Plan.AlreadyUpdated, err = run.countAlreadyUpdated(ctx); err != nil {
+			return err
+		}
+	}
 	log.FromContext(ctx).Info("Planned the rollout", "fleet", plan.FleetSize, "waves", plan.Sizes)
 	return run.status.write(ctx, run.uc)
+}
+
+// countAlreadyUpdated counts, per wave of the plan, the devices that already run the payload: the
+// preview of a paused campaign. It costs one more walk of the fleet, so it is made only then.
+func (run *campaignRun) countAlreadyUpdated(ctx context.Context) ([]int64, error) {
+	counts := make([]int64, len(run.plan.Sizes))
+	err := run.eachDevicePoint(ctx, func(d pelion.Device, p uint64) error {
+		if k := run.plan.WaveOf(p); k >= 0 && d.FirmwareChecksum == run.digest {
+			counts[k]++
+		}
+		return nil
+	})
+	return counts, err
 }
 
 // makePlan reads the fleet twice to find wave bounds that give every wave exactly its size; only a

@@ -372,6 +372,13 @@ type CampaignPlan struct {
 	// +kubebuilder:validation:MaxItems=20
 	// +kubebuilder:validation:items:Pattern=`^[0-9]{1,20}$`
 	Bounds []string `json:"bounds,omitempty"`
+	// alreadyUpdated is, per wave, how many of its devices already ran the payload when the plan was
+	// made. Counted for a campaign planned while spec.paused holds it, which is how a plan is
+	// previewed (`kubectl fleetwave plan`); the waves' own alreadyUpdated count again as they start.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	AlreadyUpdated []int64 `json:"alreadyUpdated,omitempty"`
 }
 
 // WaveStatus is the progress of one wave.

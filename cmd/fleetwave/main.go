@@ -31,7 +31,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(
 		newInitCmd(), newManifestCmd(), newSimCmd(),
-		newListCmd(), newStatusCmd(), newApproveCmd(), newAbortCmd(), newRetryCmd(), newRollForwardCmd(), newPauseCmd(), newResumeCmd(),
+		newListCmd(), newStatusCmd(), newApproveCmd(), newAbortCmd(), newRetryCmd(), newRollForwardCmd(), newPlanCmd(), newPauseCmd(), newResumeCmd(),
 	)
 	addCompletions(root)
 	return root
