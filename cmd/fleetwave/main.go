@@ -33,6 +33,7 @@ func newRootCmd() *cobra.Command {
 		newInitCmd(), newManifestCmd(), newSimCmd(),
 		newListCmd(), newStatusCmd(), newApproveCmd(), newAbortCmd(), newRetryCmd(), newRollForwardCmd(), newPlanCmd(), newPauseCmd(), newResumeCmd(),
 	)
+	root.AddCommand(newDeltaCmd())
 	addCompletions(root)
 	return root
 }
