@@ -34,10 +34,13 @@ import (
 // manifestFinalizer holds a Manifest until its remote manifest is deleted.
 const manifestFinalizer = "update.fleetwave.io/remote-manifest"
 
-// Keys of a signing key Secret, as `fleetwave init` and kubernetes.io/tls Secrets name them.
+// Keys of a signing key Secret, as `fleetwave init` and kubernetes.io/tls Secrets name them, and the
+// SUIT delegation chain (`fleetwave manifest delegate`) from a key devices trust to tls.key, which SUIT
+// manifests then carry.
 const (
-	secretKeyPEM  = corev1.TLSPrivateKeyKey // tls.key
-	secretCertPEM = corev1.TLSCertKey       // tls.crt
+	secretKeyPEM     = corev1.TLSPrivateKeyKey // tls.key
+	secretCertPEM    = corev1.TLSCertKey       // tls.crt
+	secretDelegation = "delegation.cbor"
 )
 
 // ManifestReconciler builds, signs and publishes Manifests.
@@ -159,13 +162,16 @@ func signedFor(mf *v1.Manifest, img *v1.FirmwareImage) bool {
 
 // sign loads the key, builds the manifest for the image and records it in status.
 func (r *ManifestReconciler) sign(ctx context.Context, mf *v1.Manifest, img *v1.FirmwareImage) error {
-	key, err := r.signingKey(ctx, mf)
+	key, delegation, err := r.signingKey(ctx, mf)
 	if err != nil {
 		return err
 	}
 	spec, err := buildSpec(mf, img)
 	if err != nil {
 		return err
+	}
+	if spec.Format == manifest.FormatSUIT {
+		spec.Delegation = delegation
 	}
 	format := string(spec.Format)
 	data, err := manifest.Build(spec, key)
@@ -200,25 +206,25 @@ func (r *ManifestReconciler) sign(ctx context.Context, mf *v1.Manifest, img *v1.
 	return nil
 }
 
-// signingKey reads the Secret and checks its key, and its certificate when there is one. Errors name
-// the Secret and what is wrong, never anything of the key itself.
-func (r *ManifestReconciler) signingKey(ctx context.Context, mf *v1.Manifest) (crypto.Signer, error) {
+// signingKey reads the Secret and checks its key, its certificate and its SUIT delegation chain when
+// there are. Errors name the Secret and what is wrong, never anything of the key itself.
+func (r *ManifestReconciler) signingKey(ctx context.Context, mf *v1.Manifest) (crypto.Signer, manifest.Delegation, error) {
 	name := mf.Spec.SigningKey.SecretRef.Name
 	var secret corev1.Secret
-	fail := func(reason, format string, args ...any) (crypto.Signer, error) {
+	fail := func(reason, format string, args ...any) (crypto.Signer, manifest.Delegation, error) {
 		msg := fmt.Sprintf("Secret %s: ", name) + fmt.Sprintf(format, args...)
 		if secret.Labels[SigningKeyLabel] != "true" {
 			// Only a labelled Secret's changes reach the operator; labelling it is a change too.
 			msg += fmt.Sprintf(" (label the Secret %s=true for fleetwave to notice a fix)", SigningKeyLabel)
 		}
 		r.markKey(mf, reason, msg)
-		return nil, stalled(reason, "%s", msg)
+		return nil, nil, stalled(reason, "%s", msg)
 	}
 	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: mf.Namespace, Name: name}, &secret); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, r.missingKey(mf, name)
+			return nil, nil, r.missingKey(mf, name)
 		}
-		return nil, fmt.Errorf("reading Secret %s: %w", name, err)
+		return nil, nil, fmt.Errorf("reading Secret %s: %w", name, err)
 	}
 	keyPEM, ok := secret.Data[secretKeyPEM]
 	if !ok {
@@ -237,9 +243,16 @@ func (r *ManifestReconciler) signingKey(ctx context.Context, mf *v1.Manifest) (c
 			return fail(v1.ReasonCertificateMismatch, "%s does not certify the public key of %s", secretCertPEM, secretKeyPEM)
 		}
 	}
+	var delegation manifest.Delegation
+	if chain := secret.Data[secretDelegation]; len(chain) > 0 {
+		delegation = chain
+		if err := delegation.CheckDelegation(key.Public()); err != nil {
+			return fail(v1.ReasonKeyInvalid, "%s does not delegate to the public key of %s", secretDelegation, secretKeyPEM)
+		}
+	}
 	setCondition(mf, r.Clock.Now(), v1.ConditionSigningKeyReady, metav1.ConditionTrue, v1.ReasonKeyReady,
 		fmt.Sprintf("Secret %s holds a usable signing key", name))
-	return key, nil
+	return key, delegation, nil
 }
 
 // missingKey waits for a signing key Secret that does not exist yet: GitOps tools and secret

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
@@ -24,7 +25,7 @@ func newManifestCmd() *cobra.Command {
 		Use:   "manifest",
 		Short: "Create, verify and inspect update manifests (offline, on files)",
 	}
-	cmd.AddCommand(newManifestCreateCmd(), newManifestVerifyCmd(), newManifestInspectCmd())
+	cmd.AddCommand(newManifestCreateCmd(), newManifestVerifyCmd(), newManifestInspectCmd(), newManifestDelegateCmd())
 	return cmd
 }
 
@@ -95,6 +96,7 @@ type createOptions struct {
 	precursorFile  string
 	signImage      bool
 	vendorDataFile string
+	delegationFile string
 	output         string
 }
 
@@ -109,7 +111,12 @@ its semantic version, signs it with the PEM private key, and writes the binary m
 Pelion v3 manifests are signed with an EC P-256 key (ES256). SUIT manifests take --algorithm ES256,
 ESP256 (EC P-256) or EdDSA (Ed25519); their sequence number is the encoded version unless
 --sequence-number is given. Delta (arm-patch-stream) and encrypted-raw payloads are Pelion v3 only:
---installed names the image the device ends up with, --precursor the image a delta applies to.`,
+--installed names the image the device ends up with, --precursor the image a delta applies to.
+
+A SUIT manifest with a semantic version carries suit-set-version and a version condition: devices
+running that version or a later one refuse it, whatever its sequence number. --delegation embeds a
+delegation chain (from 'fleetwave manifest delegate') that ends at the signing key, so devices that
+trust only the chain's root accept the manifest.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runManifestCreate(cmd, o)
@@ -131,6 +138,7 @@ ESP256 (EC P-256) or EdDSA (Ed25519); their sequence number is the encoded versi
 	f.StringVar(&o.precursorFile, "precursor", "", "the image a delta applies to (arm-patch-stream)")
 	f.BoolVar(&o.signImage, "sign-image", false, "also sign the installed image digest (Pelion v3 installed-signature)")
 	f.StringVar(&o.vendorDataFile, "vendor-data", "", "file whose bytes go into vendor-data (Pelion v3)")
+	f.StringVar(&o.delegationFile, "delegation", "", "SUIT delegation chain to embed (from 'fleetwave manifest delegate')")
 	f.StringVarP(&o.output, "output", "o", "", "file to write the manifest to (required)")
 	for _, name := range []string{"key", "payload", "url", "version", "output"} {
 		_ = cmd.MarkFlagRequired(name)
@@ -213,6 +221,13 @@ func (o createOptions) spec(flags *pflag.FlagSet) (manifest.Spec, error) {
 			return manifest.Spec{}, fmt.Errorf("--vendor-data: %w", err)
 		}
 	}
+	if o.delegationFile != "" {
+		chain, err := readFileLimited(o.delegationFile, manifest.MaxManifestSize, "a delegation chain (it goes into a manifest)")
+		if err != nil {
+			return manifest.Spec{}, fmt.Errorf("--delegation: %w", err)
+		}
+		spec.Delegation = chain
+	}
 	return spec, nil
 }
 
@@ -236,20 +251,28 @@ func readManifestFile(path string) ([]byte, error) {
 }
 
 type verifyOptions struct {
-	keys  []string
-	certs []string
+	keys         []string
+	certs        []string
+	dependencies []string
+	strict       bool
 }
 
 func newManifestVerifyCmd() *cobra.Command {
 	var o verifyOptions
 	cmd := &cobra.Command{
-		Use:   "verify (--key PUBKEY | --cert CERT) FILE",
+		Use:   "verify (--key PUBKEY | --cert CERT) [--dependency FILE]... [--strict] FILE",
 		Short: "Check a manifest's signature",
 		Long: `Verifies the signature of a binary manifest (either format) against a public key or certificate and
 prints a one-line summary. --key takes a PEM public key, a raw X9.62 point (65 bytes, as
 manifest-tool public-key writes) or a PEM private key (its public half is used); --cert an X.509
-certificate, PEM or DER. Both may be repeated: any one key verifying is enough. Exits non-zero with
-the reason a device would report when the manifest does not verify.`,
+certificate, PEM or DER. Both may be repeated: any one key verifying is enough. A SUIT envelope may be
+signed by a key its delegation chain delegates to from one of these.
+
+The signature and support are separate answers. verify exits 0 when the signature chain is valid and
+the envelope well-formed, and lists what the device-side interpreter would not run (commands,
+parameters or elements of other drafts) and dependencies named by reference that were not given with
+--dependency; --strict makes either a failure. It exits non-zero with the reason a device would report
+when the manifest does not verify.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runManifestVerify(cmd.OutOrStdout(), o, args[0])
@@ -257,6 +280,8 @@ the reason a device would report when the manifest does not verify.`,
 	}
 	cmd.Flags().StringArrayVar(&o.keys, "key", nil, "public key (PEM, X9.62) or PEM private key")
 	cmd.Flags().StringArrayVar(&o.certs, "cert", nil, "certificate (PEM or DER)")
+	cmd.Flags().StringArrayVar(&o.dependencies, "dependency", nil, "SUIT dependency envelope the manifest names by reference")
+	cmd.Flags().BoolVar(&o.strict, "strict", false, "fail when the device-side interpreter would not run everything")
 	return cmd
 }
 
@@ -264,31 +289,69 @@ func runManifestVerify(out io.Writer, o verifyOptions, path string) error {
 	if len(o.keys)+len(o.certs) == 0 {
 		return errors.New("give the key to verify with: --key or --cert")
 	}
+	trusted, err := loadTrustedKeys(o)
+	if err != nil {
+		return err
+	}
+	data, err := readManifestFile(path)
+	if err != nil {
+		return err
+	}
+	deps, err := readDependencies(o.dependencies)
+	if err != nil {
+		return err
+	}
+	s, err := manifest.VerifyWithDependencies(data, trusted, deps)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	fmt.Fprintf(out, "%s: signature OK: %s\n", path, oneLine(s))
+	if s.AnchorKeyID != nil {
+		fmt.Fprintf(out, "  signed by key %x, delegated from trusted key %x\n", s.SignerKeyID, s.AnchorKeyID)
+	}
+	for _, u := range s.Unsupported {
+		fmt.Fprintf(out, "  not run by the device-side interpreter: %s\n", u)
+	}
+	for _, u := range s.Unresolved {
+		fmt.Fprintf(out, "  dependency not supplied (--dependency): %s\n", u)
+	}
+	if o.strict && len(s.Unsupported)+len(s.Unresolved) > 0 {
+		return fmt.Errorf("%s: --strict: the device-side interpreter would not run %d item(s) and %d dependency(ies) were not checked",
+			path, len(s.Unsupported), len(s.Unresolved))
+	}
+	return nil
+}
+
+func loadTrustedKeys(o verifyOptions) ([]crypto.PublicKey, error) {
 	var trusted []crypto.PublicKey
 	for _, k := range o.keys {
 		pub, err := loadVerificationKey(k, true)
 		if err != nil {
-			return fmt.Errorf("--key %s: %w", k, err)
+			return nil, fmt.Errorf("--key %s: %w", k, err)
 		}
 		trusted = append(trusted, pub)
 	}
 	for _, c := range o.certs {
 		pub, err := loadVerificationKey(c, false)
 		if err != nil {
-			return fmt.Errorf("--cert %s: %w", c, err)
+			return nil, fmt.Errorf("--cert %s: %w", c, err)
 		}
 		trusted = append(trusted, pub)
 	}
-	data, err := readManifestFile(path)
-	if err != nil {
-		return err
+	return trusted, nil
+}
+
+// readDependencies reads the SUIT dependency envelopes given with --dependency.
+func readDependencies(paths []string) (manifest.Dependencies, error) {
+	var deps manifest.Dependencies
+	for _, p := range paths {
+		data, err := readManifestFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("--dependency: %w", err)
+		}
+		deps = append(deps, data)
 	}
-	s, err := manifest.Verify(data, trusted)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	fmt.Fprintf(out, "%s: signature OK: %s\n", path, oneLine(s))
-	return nil
+	return deps, nil
 }
 
 // loadVerificationKey reads a public key or certificate; with allowPrivate, a private key file
@@ -330,15 +393,21 @@ func oneLine(s *manifest.Summary) string {
 
 func newManifestInspectCmd() *cobra.Command {
 	var output string
+	var dependencies []string
 	cmd := &cobra.Command{
-		Use:   "inspect [-o json] FILE",
+		Use:   "inspect [-o json] [--dependency FILE]... FILE",
 		Short: "Show what a manifest says, without checking its signature",
-		Args:  cobra.ExactArgs(1),
+		Long: `Shows what a manifest says without checking its signature. For SUIT this includes the versions
+(sequence number, suit-set-version), the dependencies and the order their sequences were processed in,
+the delegation chain, the conditions only a device can decide, and what the device-side interpreter
+would not run.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runManifestInspect(cmd.OutOrStdout(), output, args[0])
+			return runManifestInspect(cmd.OutOrStdout(), output, dependencies, args[0])
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringArrayVar(&dependencies, "dependency", nil, "SUIT dependency envelope the manifest names by reference")
 	return cmd
 }
 
@@ -365,13 +434,23 @@ type inspectReport struct {
 }
 
 type suitReport struct {
-	Components   []string          `json:"components"`
-	Sequences    []string          `json:"sequences"`
-	ReferenceURI string            `json:"referenceURI,omitempty"`
-	Images       []suitImageReport `json:"images"`
+	SetVersion   string                   `json:"setVersion,omitempty"`
+	ManifestID   string                   `json:"manifestComponentID,omitempty"`
+	Components   []string                 `json:"components"`
+	Sequences    []string                 `json:"sequences"`
+	ReferenceURI string                   `json:"referenceURI,omitempty"`
+	Images       []suitImageReport        `json:"images"`
+	Dependencies []suitDependencyReport   `json:"dependencies,omitempty"`
+	Processed    []string                 `json:"processed,omitempty"`
+	Delegation   [][]suitDelegationReport `json:"delegation,omitempty"`
+	Conditions   []manifest.SUITCondition `json:"conditions,omitempty"`
+	Unsupported  []string                 `json:"unsupported,omitempty"`
+	Unresolved   []string                 `json:"unresolved,omitempty"`
+	CoSWID       bool                     `json:"coswid,omitempty"`
 }
 
 type suitImageReport struct {
+	Manifest  string  `json:"manifest,omitempty"`
 	Component string  `json:"component"`
 	Slot      *uint64 `json:"slot,omitempty"`
 	Digest    string  `json:"digest"`
@@ -379,7 +458,30 @@ type suitImageReport struct {
 	URI       string  `json:"uri,omitempty"`
 }
 
-func runManifestInspect(out io.Writer, output, path string) error {
+type suitDependencyReport struct {
+	Index          int      `json:"index"`
+	Name           string   `json:"name"`
+	Prefix         string   `json:"prefix,omitempty"`
+	URI            string   `json:"uri,omitempty"`
+	Integrated     bool     `json:"integrated"`
+	Resolved       bool     `json:"resolved"`
+	Digest         string   `json:"digest,omitempty"`
+	SequenceNumber uint64   `json:"sequenceNumber,omitempty"`
+	SetVersion     string   `json:"setVersion,omitempty"`
+	Algorithms     []string `json:"algorithms,omitempty"`
+}
+
+type suitDelegationReport struct {
+	Algorithm string `json:"algorithm"`
+	SignerKID string `json:"signerKID,omitempty"`
+	KeyID     string `json:"delegatedKeyID"`
+	Issuer    string `json:"issuer,omitempty"`
+	Subject   string `json:"subject,omitempty"`
+	NotBefore uint64 `json:"notBefore,omitempty"`
+	Expires   uint64 `json:"expires,omitempty"`
+}
+
+func runManifestInspect(out io.Writer, output string, dependencies []string, path string) error {
 	if output != "text" && output != "json" {
 		return fmt.Errorf("-o %q: want text or json", output)
 	}
@@ -387,7 +489,11 @@ func runManifestInspect(out io.Writer, output, path string) error {
 	if err != nil {
 		return err
 	}
-	report, err := newInspectReport(data)
+	deps, err := readDependencies(dependencies)
+	if err != nil {
+		return err
+	}
+	report, err := newInspectReport(data, deps)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -399,7 +505,7 @@ func runManifestInspect(out io.Writer, output, path string) error {
 	return report.writeText(out)
 }
 
-func newInspectReport(data []byte) (*inspectReport, error) {
+func newInspectReport(data []byte, deps manifest.Dependencies) (*inspectReport, error) {
 	s, err := manifest.Inspect(data)
 	if err != nil {
 		return nil, err
@@ -416,20 +522,46 @@ func newInspectReport(data []byte) (*inspectReport, error) {
 		return r, nil
 	}
 	r.SequenceNumber = &s.Version
-	d, err := manifest.DecodeSUIT(data)
+	d, err := manifest.DecodeSUITWithDependencies(data, deps)
 	if err != nil {
 		return nil, err
 	}
-	r.SUIT = &suitReport{Sequences: d.Manifest.Sequences, ReferenceURI: d.Manifest.ReferenceURI, Images: []suitImageReport{}}
-	for _, c := range d.Manifest.Components {
-		r.SUIT.Components = append(r.SUIT.Components, c.String())
+	r.SUIT = newSUITReport(d, s)
+	return r, nil
+}
+
+func newSUITReport(d *manifest.SUIT, s *manifest.Summary) *suitReport {
+	m := &d.Manifest
+	r := &suitReport{
+		SetVersion: s.SetVersion, ManifestID: m.ComponentID.String(), Sequences: m.Sequences, ReferenceURI: m.ReferenceURI,
+		Images: []suitImageReport{}, Processed: m.Processed, Conditions: s.Conditions, Unsupported: m.Unsupported,
+		Unresolved: m.Unresolved, CoSWID: m.CoSWID,
 	}
-	for _, img := range d.Manifest.Images {
-		r.SUIT.Images = append(r.SUIT.Images, suitImageReport{
-			Component: img.Component.String(), Slot: img.Slot, Digest: hex.EncodeToString(img.Digest), Size: img.Size, URI: img.URI,
+	for _, c := range m.Components {
+		r.Components = append(r.Components, c.String())
+	}
+	for _, img := range m.Images {
+		r.Images = append(r.Images, suitImageReport{
+			Manifest: img.Manifest, Component: img.Component.String(), Slot: img.Slot, Digest: hex.EncodeToString(img.Digest), Size: img.Size, URI: img.URI,
 		})
 	}
-	return r, nil
+	for _, dep := range m.Dependencies {
+		dr := suitDependencyReport{Index: dep.Index, Name: dep.Name, Prefix: dep.Prefix.String(), URI: dep.URI, Integrated: dep.Integrated,
+			Resolved: dep.Resolved, Digest: hex.EncodeToString(dep.Digest), SequenceNumber: dep.SequenceNumber, SetVersion: dep.SetVersion.String()}
+		for _, sig := range dep.Signatures {
+			dr.Algorithms = append(dr.Algorithms, sig.Algorithm)
+		}
+		r.Dependencies = append(r.Dependencies, dr)
+	}
+	for _, chain := range d.Delegation {
+		var links []suitDelegationReport
+		for _, l := range chain {
+			links = append(links, suitDelegationReport{Algorithm: l.Algorithm, SignerKID: hex.EncodeToString(l.SignerKID),
+				KeyID: hex.EncodeToString(l.KeyID), Issuer: l.Issuer, Subject: l.Subject, NotBefore: l.NotBefore, Expires: l.Expires})
+		}
+		r.Delegation = append(r.Delegation, links)
+	}
+	return r
 }
 
 func (r *inspectReport) writeText(out io.Writer) error {
@@ -457,23 +589,131 @@ func (r *inspectReport) writeText(out io.Writer) error {
 	row("signature", r.Algorithm)
 	row("key id", r.KeyID)
 	if r.SUIT != nil {
-		row("components", strings.Join(r.SUIT.Components, ", "))
-		row("sequences", strings.Join(r.SUIT.Sequences, ", "))
-		row("reference uri", r.SUIT.ReferenceURI)
-		for i, img := range r.SUIT.Images {
-			desc := fmt.Sprintf("component %s", img.Component)
-			if img.Slot != nil {
-				desc += fmt.Sprintf(" slot %d", *img.Slot)
-			}
-			desc += fmt.Sprintf(", sha256 %s", img.Digest)
-			if img.Size > 0 {
-				desc += fmt.Sprintf(", %d bytes", img.Size)
-			}
-			if img.URI != "" {
-				desc += ", from " + img.URI
-			}
-			row(fmt.Sprintf("image %d", i), desc)
-		}
+		r.SUIT.writeText(row)
 	}
 	return w.Flush()
+}
+
+// writeText writes the SUIT-specific rows of inspect's text output.
+func (r *suitReport) writeText(row func(k, v string)) {
+	row("set version", r.SetVersion)
+	row("manifest component id", r.ManifestID)
+	row("components", strings.Join(r.Components, ", "))
+	row("sequences", strings.Join(r.Sequences, ", "))
+	row("reference uri", r.ReferenceURI)
+	r.writeImages(row)
+	for _, d := range r.Dependencies {
+		where := "by reference " + d.URI
+		switch {
+		case d.Integrated:
+			where = "integrated as " + d.URI
+		case !d.Resolved:
+			where += " (not supplied)"
+		}
+		row(fmt.Sprintf("dependency %d", d.Index), fmt.Sprintf("%s, %s, sequence number %d, version %s", d.Name, where, d.SequenceNumber, d.SetVersion))
+	}
+	row("processed", strings.Join(r.Processed, " → "))
+	for i, chain := range r.Delegation {
+		for j, l := range chain {
+			row(fmt.Sprintf("delegation %d.%d", i, j), fmt.Sprintf("%s CWT delegating to key %s", l.Algorithm, l.KeyID))
+		}
+	}
+	for _, c := range r.Conditions {
+		row("device condition", c.String())
+	}
+	for _, u := range r.Unsupported {
+		row("not run by devices", u)
+	}
+}
+
+func (r *suitReport) writeImages(row func(k, v string)) {
+	for i, img := range r.Images {
+		desc := fmt.Sprintf("component %s", img.Component)
+		if img.Manifest != "" {
+			desc = img.Manifest + ": " + desc
+		}
+		if img.Slot != nil {
+			desc += fmt.Sprintf(" slot %d", *img.Slot)
+		}
+		desc += fmt.Sprintf(", sha256 %s", img.Digest)
+		if img.Size > 0 {
+			desc += fmt.Sprintf(", %d bytes", img.Size)
+		}
+		if img.URI != "" {
+			desc += ", from " + img.URI
+		}
+		row(fmt.Sprintf("image %d", i), desc)
+	}
+}
+
+type delegateOptions struct {
+	keyFile, toFile, chainFile string
+	algorithm, issuer, subject string
+	validFor                   time.Duration
+	output                     string
+}
+
+func newManifestDelegateCmd() *cobra.Command {
+	var o delegateOptions
+	cmd := &cobra.Command{
+		Use:   "delegate --key ISSUER_KEY --to KEY [--chain CHAIN] -o OUT",
+		Short: "Delegate SUIT manifest signing from a trusted key to another key",
+		Long: `Writes a SUIT delegation chain (the trust-domains suit-delegation element): a CWT signed with --key that
+delegates manifest signing to the public key of --to (a PEM public key, certificate or private key).
+--chain extends an existing chain instead, --key then being the key it delegates to. Give the chain to
+'manifest create --delegation', or put it in the signing key Secret as delegation.cbor: devices that
+trust only the chain's root then accept manifests the delegated key signs.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runManifestDelegate(cmd.OutOrStdout(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.keyFile, "key", "", "PEM private key of the issuer: the trusted root, or the last delegate of --chain (required)")
+	f.StringVar(&o.toFile, "to", "", "key to delegate to: PEM public key, certificate or private key (required)")
+	f.StringVar(&o.chainFile, "chain", "", "existing delegation chain to extend")
+	f.StringVar(&o.algorithm, "algorithm", manifest.AlgorithmES256, "signature algorithm of the CWT: ES256, ESP256 or EdDSA, matching --key")
+	f.StringVar(&o.issuer, "issuer", "", "iss claim")
+	f.StringVar(&o.subject, "subject", "", "sub claim")
+	f.DurationVar(&o.validFor, "valid-for", 0, "exp claim this long from now (default: no expiry)")
+	f.StringVarP(&o.output, "output", "o", "", "file to write the chain to (required)")
+	for _, name := range []string{"key", "to", "output"} {
+		_ = cmd.MarkFlagRequired(name)
+	}
+	return cmd
+}
+
+func runManifestDelegate(out io.Writer, o delegateOptions) error {
+	keyPEM, err := readFileLimited(o.keyFile, maxKeyFile, "a key file")
+	if err != nil {
+		return fmt.Errorf("--key: %w", err)
+	}
+	issuer, err := manifest.ParsePrivateKey(keyPEM)
+	if err != nil {
+		return fmt.Errorf("--key %s: %w", o.keyFile, err)
+	}
+	delegate, err := loadVerificationKey(o.toFile, true)
+	if err != nil {
+		return fmt.Errorf("--to %s: %w", o.toFile, err)
+	}
+	var parent manifest.Delegation
+	if o.chainFile != "" {
+		if parent, err = readFileLimited(o.chainFile, manifest.MaxManifestSize, "a delegation chain"); err != nil {
+			return fmt.Errorf("--chain: %w", err)
+		}
+	}
+	claims := manifest.DelegationClaims{Issuer: o.issuer, Subject: o.subject}
+	if o.validFor > 0 {
+		claims.Expires = time.Now().Add(o.validFor).Truncate(time.Second)
+	}
+	chain, err := manifest.NewDelegation(parent, issuer, o.algorithm, delegate, claims)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(o.output, chain, 0o644); err != nil {
+		return err
+	}
+	kid, _ := manifest.KeyID(delegate)
+	fmt.Fprintf(out, "wrote %s (%d bytes): delegates to key %x\n", o.output, len(chain), kid)
+	return nil
 }

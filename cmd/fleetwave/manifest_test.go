@@ -275,3 +275,86 @@ func TestManifestInspectRejectsGarbage(t *testing.T) {
 		t.Error("inspect -o yaml succeeded")
 	}
 }
+
+// A root key delegates to an Ed25519 key; manifests that key signs verify against the root alone, and
+// inspect shows the chain, the version and the version condition.
+func TestManifestDelegation(t *testing.T) {
+	root, delegate, stranger := ecSigningFiles(t), ed25519SigningFiles(t), ecSigningFiles(t)
+	dir := t.TempDir()
+	payloadPath := writeTemp(t, dir, "fw.bin", []byte("firmware"))
+	chain := filepath.Join(dir, "chain.cbor")
+	mustRun(t, "manifest", "delegate", "--key", root.key, "--to", delegate.pub, "--subject", "ci", "--valid-for", "720h", "-o", chain)
+	out := filepath.Join(dir, "fw.suit")
+	mustRun(t, "manifest", "create", "--format", "suit", "--algorithm", "EdDSA", "--key", delegate.key, "--delegation", chain,
+		"--payload", payloadPath, "--url", "https://updates.example.com/fw.bin", "--version", "1.9.0",
+		"--domain", "example.com", "--model", "widget-rev-a", "-o", out)
+	line := mustRun(t, "manifest", "verify", "--key", root.pub, out)
+	rootKID, _ := manifest.KeyID(root.public)
+	if !strings.Contains(line, "signature OK") || !strings.Contains(line, "delegated from trusted key "+hex.EncodeToString(rootKID)) {
+		t.Errorf("verify printed %q", line)
+	}
+	if _, err := runFleetwave(t, "manifest", "verify", "--key", stranger.pub, out); err == nil || !strings.Contains(err.Error(), "DelegationInvalid") {
+		t.Errorf("verify with another root: %v, want DelegationInvalid", err)
+	}
+	r := inspectJSON(t, out)
+	delegateKID, _ := manifest.KeyID(delegate.public)
+	if r.SUIT == nil || r.SUIT.SetVersion != "1.9.0" || len(r.SUIT.Delegation) != 1 || len(r.SUIT.Delegation[0]) != 1 ||
+		r.SUIT.Delegation[0][0].KeyID != hex.EncodeToString(delegateKID) || r.SUIT.Delegation[0][0].Subject != "ci" ||
+		r.SUIT.Delegation[0][0].Expires == 0 {
+		t.Fatalf("inspect: %+v", r.SUIT)
+	}
+	var kinds []string
+	for _, c := range r.SUIT.Conditions {
+		kinds = append(kinds, c.Kind+" "+c.Comparison+" "+c.Version.String())
+	}
+	if got := strings.Join(kinds, "; "); got != "version < 1.9.0; delegation-expires  " {
+		t.Errorf("conditions %q", got)
+	}
+	// A chain must end at the signing key.
+	if _, err := runFleetwave(t, "manifest", "create", "--format", "suit", "--key", stranger.key, "--delegation", chain,
+		"--payload", payloadPath, "--url", "https://updates.example.com/fw.bin", "--version", "1.9.0",
+		"--domain", "example.com", "--model", "widget-rev-a", "-o", filepath.Join(dir, "x")); err == nil ||
+		!strings.Contains(err.Error(), "delegation chain does not delegate to the signing key") {
+		t.Errorf("create with a chain to another key: %v", err)
+	}
+}
+
+// Signature and support are separate answers: an envelope of another implementation whose signature
+// is fine verifies and lists what devices would not run; --strict makes that a failure.
+func TestManifestVerifyStrict(t *testing.T) {
+	path := testvectors.Path(t, "suit", "firmware-encryption", "suit-manifest-es-ecdh-content.suit")
+	key := testvectors.Path(t, "suit", "example-public-key.pem")
+	out := mustRun(t, "manifest", "verify", "--key", key, path)
+	if !strings.Contains(out, "signature OK") || !strings.Contains(out, "not run by the device-side interpreter: parameter 19 (encryption-info") {
+		t.Errorf("verify printed %q", out)
+	}
+	if _, err := runFleetwave(t, "manifest", "verify", "--strict", "--key", key, path); err == nil || !strings.Contains(err.Error(), "--strict") {
+		t.Errorf("verify --strict: %v, want a failure", err)
+	}
+	example := writeTemp(t, t.TempDir(), "example-1.suit", testvectors.ReadHex(t, "suit", "example-1.hex"))
+	mustRun(t, "manifest", "verify", "--strict", "--key", key, example)
+}
+
+// inspect shows a dependency integrated in another implementation's envelope and the order devices
+// process it in.
+func TestManifestInspectDependency(t *testing.T) {
+	path := testvectors.Path(t, "suit", "firmware-encryption", "suit-manifest-es-ecdh-dependency.suit")
+	r := inspectJSON(t, path)
+	if r.SUIT == nil || r.SUIT.ManifestID != "dependent-manifest.suit" || len(r.SUIT.Dependencies) != 1 {
+		t.Fatalf("inspect: %+v", r.SUIT)
+	}
+	d := r.SUIT.Dependencies[0]
+	if d.Index != 1 || d.Name != "dependency-manifest.suit" || !d.Integrated || d.URI != "#dependency-manifest" ||
+		d.Digest != "4b15c90fbd776a820e7e733df040d90b356b5c75982ecaece8673818179bdf16" {
+		t.Errorf("dependency %+v", d)
+	}
+	if got := strings.Join(r.SUIT.Processed, ","); got != "dependency-manifest.suit/install,dependent-manifest.suit/install" {
+		t.Errorf("processed %s", got)
+	}
+	text := mustRun(t, "manifest", "inspect", path)
+	for _, want := range []string{"dependency 1", "integrated as #dependency-manifest", "not run by devices"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("inspect text lacks %q:\n%s", want, text)
+		}
+	}
+}

@@ -38,6 +38,9 @@ type Spec struct {
 	VendorData []byte // v3 vendor-data, passed to the device application
 
 	Algorithm string // SUIT signature algorithm: ES256 (default), ESP256 or EdDSA
+	// Delegation, SUIT only, is a delegation chain from a key devices trust to the signing key; the
+	// envelope carries it (key 1) so devices that trust only the chain's root accept the manifest.
+	Delegation Delegation
 }
 
 // Build encodes spec in its format and signs it with key: ECDSA P-256 for either format, Ed25519 for
@@ -158,8 +161,8 @@ func buildPelionV3(s *Spec, key crypto.Signer) ([]byte, error) {
 	if err := checkKeyForAlgorithm(AlgorithmES256, key.Public()); err != nil {
 		return nil, fmt.Errorf("signing a Pelion v3 manifest takes an EC P-256 key: %w", err)
 	}
-	if s.SequenceNumber != nil || (s.Algorithm != "" && s.Algorithm != AlgorithmES256) {
-		return nil, invalidSpec("sequence number and signature algorithm are SUIT settings")
+	if s.SequenceNumber != nil || (s.Algorithm != "" && s.Algorithm != AlgorithmES256) || s.Delegation != nil {
+		return nil, invalidSpec("sequence number, signature algorithm and delegation are SUIT settings")
 	}
 	m, err := s.pelionV3Manifest()
 	if err != nil {
@@ -206,6 +209,15 @@ func (s *Spec) suitSequenceNumber() (uint64, error) {
 //	shared   = [20, {1: vendor-id, 2: class-id, 3: << [-16, digest] >>, 14: size}, 1, 15, 2, 15]
 //	validate = [3, 15]                                   image-match
 //	install  = [20, {21: uri}, 21, 2, 3, 15]             set uri, fetch, image-match
+//
+// With a semantic version (update-management) the manifest also carries suit-set-version
+// (6: << [major, minor, patch] >>), and install first checks that the component runs an older version:
+//
+//	install  = [20, {21: uri, 28: << [5, [major, minor, patch]] >>}, 28, 15, 21, 2, 3, 15]
+//
+// so a device refuses a lower (or the same) semantic version even when the sequence number is higher.
+// The check is in install, not in the shared sequence, because validate runs it again at every boot,
+// when the device already runs this version.
 func (s *Spec) suitManifest() ([]byte, error) {
 	switch {
 	case s.PayloadFormat != PayloadRawBinary:
@@ -221,23 +233,16 @@ func (s *Spec) suitManifest() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	version, err := s.suitVersionArray()
+	if err != nil {
+		return nil, err
+	}
 
 	// Each layer is written into one scratch buffer after the layers it wraps, so the manifest costs
 	// one allocation; the regions stay valid even if an append moves the buffer.
-	buf := make([]byte, 0, 512+2*len(s.PayloadURI))
+	buf := make([]byte, 0, 560+2*len(s.PayloadURI))
 
-	buf = appendCBORHead(buf, cborMajorArray, 6)
-	buf = appendCBORInt(buf, suitDirOverrideParams)
-	buf = appendCBORHead(buf, cborMajorMap, 4)
-	buf = appendCBORInt(buf, suitParamVendorID)
-	buf = appendBstr(buf, s.VendorID[:])
-	buf = appendCBORInt(buf, suitParamClassID)
-	buf = appendBstr(buf, s.ClassID[:])
-	buf = appendCBORInt(buf, suitParamImageDigest)
-	buf = appendBstr(buf, encodeSUITDigest(s.PayloadDigest))
-	buf = appendCBORInt(buf, suitParamImageSize)
-	buf = appendCBORHead(buf, cborMajorUint, s.PayloadSize)
-	buf = append(buf, suitCondVendorID, suitReportAll, suitCondClassID, suitReportAll)
+	buf = s.appendSharedSequence(buf)
 	shared := buf
 
 	start := len(buf)
@@ -253,12 +258,7 @@ func (s *Spec) suitManifest() ([]byte, error) {
 	common := buf[start:]
 
 	start = len(buf)
-	buf = appendCBORHead(buf, cborMajorArray, 6)
-	buf = appendCBORInt(buf, suitDirOverrideParams)
-	buf = appendCBORHead(buf, cborMajorMap, 1)
-	buf = appendCBORInt(buf, suitParamURI)
-	buf = appendTstr(buf, s.PayloadURI)
-	buf = append(buf, suitDirFetch, suitReportOnFailure, suitCondImageMatch, suitReportAll)
+	buf = s.appendInstall(buf, version)
 	install := buf[start:]
 
 	// The manifest map goes after room for the longest bstr head, which is then written right-aligned
@@ -266,11 +266,19 @@ func (s *Spec) suitManifest() ([]byte, error) {
 	const maxHead = 9
 	start = len(buf) + maxHead
 	buf = append(buf, make([]byte, maxHead)...)
-	buf = appendCBORHead(buf, cborMajorMap, 5)
+	members := uint64(5)
+	if version != nil {
+		members++
+	}
+	buf = appendCBORHead(buf, cborMajorMap, members)
 	buf = append(buf, suitKeyVersion, suitManifestVersion, suitKeySequenceNumber)
 	buf = appendCBORHead(buf, cborMajorUint, seq)
 	buf = append(buf, suitKeyCommon)
 	buf = appendBstr(buf, common)
+	if version != nil {
+		buf = append(buf, suitKeySetVersion)
+		buf = appendBstr(buf, version)
+	}
 	buf = append(buf, suitKeyValidate)
 	buf = appendBstr(buf, []byte{0x82, suitCondImageMatch, suitReportAll})
 	buf = append(buf, suitKeyInstall)
@@ -281,17 +289,82 @@ func (s *Spec) suitManifest() ([]byte, error) {
 	return buf[start-len(h):], nil
 }
 
+// suitVersionArray encodes the spec's semantic version as a SUIT version array; nil without one.
+func (s *Spec) suitVersionArray() ([]byte, error) {
+	if s.Version == "" {
+		return nil, nil
+	}
+	if _, err := EncodeVersion(s.Version); err != nil {
+		return nil, specError(err)
+	}
+	v, _ := ParseSUITVersion(s.Version)
+	out := appendCBORHead(nil, cborMajorArray, uint64(len(v)))
+	for _, n := range v {
+		out = appendCBORInt(out, n)
+	}
+	return out, nil
+}
+
+// appendSharedSequence writes the shared sequence: set vendor, class, digest and size, then check
+// vendor and class.
+func (s *Spec) appendSharedSequence(buf []byte) []byte {
+	buf = appendCBORHead(buf, cborMajorArray, 6)
+	buf = appendCBORInt(buf, suitDirOverrideParams)
+	buf = appendCBORHead(buf, cborMajorMap, 4)
+	buf = appendCBORInt(buf, suitParamVendorID)
+	buf = appendBstr(buf, s.VendorID[:])
+	buf = appendCBORInt(buf, suitParamClassID)
+	buf = appendBstr(buf, s.ClassID[:])
+	buf = appendCBORInt(buf, suitParamImageDigest)
+	buf = appendBstr(buf, encodeSUITDigest(s.PayloadDigest))
+	buf = appendCBORInt(buf, suitParamImageSize)
+	buf = appendCBORHead(buf, cborMajorUint, s.PayloadSize)
+	return append(buf, suitCondVendorID, suitReportAll, suitCondClassID, suitReportAll)
+}
+
+// appendInstall writes the install sequence; version, when not nil, is the encoded version array the
+// component must be older than.
+func (s *Spec) appendInstall(buf, version []byte) []byte {
+	if version == nil {
+		buf = appendCBORHead(buf, cborMajorArray, 6)
+		buf = appendCBORInt(buf, suitDirOverrideParams)
+		buf = appendCBORHead(buf, cborMajorMap, 1)
+		buf = appendCBORInt(buf, suitParamURI)
+		buf = appendTstr(buf, s.PayloadURI)
+		return append(buf, suitDirFetch, suitReportOnFailure, suitCondImageMatch, suitReportAll)
+	}
+	buf = appendCBORHead(buf, cborMajorArray, 8)
+	buf = appendCBORInt(buf, suitDirOverrideParams)
+	buf = appendCBORHead(buf, cborMajorMap, 2)
+	buf = appendCBORInt(buf, suitParamURI)
+	buf = appendTstr(buf, s.PayloadURI)
+	buf = appendCBORInt(buf, suitParamVersion)
+	match := append([]byte{0x82, suitVersionLesser}, version...)
+	buf = appendBstr(buf, match)
+	buf = appendCBORInt(buf, suitCondVersion)
+	buf = append(buf, suitReportAll)
+	return append(buf, suitDirFetch, suitReportOnFailure, suitCondImageMatch, suitReportAll)
+}
+
 // marshalSUITEnvelope encodes the tagged envelope 107({2: bstr(authentication wrapper), 3: manifest})
 // around a bstr-wrapped manifest. The wrapper is [bstr(digest), bstr(block)...]; an unsigned envelope
 // has no blocks. The maps and the array are tiny and fixed, so they are written directly, in one
 // buffer sized up front.
-func marshalSUITEnvelope(manifestBstr, digestRaw []byte, blocks ...[]byte) []byte {
+//
+// A delegation chain, when given, goes first under key 1.
+func marshalSUITEnvelope(manifestBstr, digestRaw []byte, delegation Delegation, blocks ...[]byte) []byte {
 	authLen := cborHeadLen(uint64(len(blocks))+1) + cborHeadLen(uint64(len(digestRaw))) + len(digestRaw)
 	for _, b := range blocks {
 		authLen += cborHeadLen(uint64(len(b))) + len(b)
 	}
-	out := make([]byte, 0, authLen+len(manifestBstr)+16)
-	out = append(out, 0xd8, suitEnvelopeTag, 0xa2, suitKeyAuthentication)
+	out := make([]byte, 0, authLen+len(manifestBstr)+len(delegation)+24)
+	if delegation == nil {
+		out = append(out, 0xd8, suitEnvelopeTag, 0xa2)
+	} else {
+		out = append(out, 0xd8, suitEnvelopeTag, 0xa3, suitKeyDelegation)
+		out = appendBstr(out, []byte(delegation))
+	}
+	out = append(out, suitKeyAuthentication)
 	out = appendCBORHead(out, cborMajorBytes, uint64(authLen))
 	out = appendCBORHead(out, cborMajorArray, uint64(len(blocks))+1)
 	out = appendBstr(out, digestRaw)
@@ -310,6 +383,11 @@ func buildSUIT(s *Spec, sg *Signer) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.Delegation != nil {
+		if err := s.Delegation.CheckDelegation(sg.key.Public()); err != nil {
+			return nil, err
+		}
+	}
 	manifestBstr, err := s.suitManifest()
 	if err != nil {
 		return nil, err
@@ -322,9 +400,9 @@ func buildSUIT(s *Spec, sg *Signer) ([]byte, error) {
 			return nil, err
 		}
 	}
-	block, err := coseSign1(signer, kid, digestRaw)
+	block, err := coseSign1(signer, kid, digestRaw, false)
 	if err != nil {
 		return nil, fmt.Errorf("signing SUIT manifest: %w", err)
 	}
-	return marshalSUITEnvelope(manifestBstr, digestRaw, block), nil
+	return marshalSUITEnvelope(manifestBstr, digestRaw, s.Delegation, block), nil
 }

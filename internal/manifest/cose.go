@@ -145,10 +145,10 @@ func appendCOSEProtectedHeader(dst []byte, alg cose.Algorithm, kid []byte) []byt
 	return appendBstr(dst, kid)
 }
 
-// coseSign1 signs the detached payload and returns the encoded COSE_Sign1_Tagged
-// 18([protected, {}, nil, signature]), protected being {1: alg, 4: kid}, over the Sig_structure
-// ["Signature1", protected, h”, payload].
-func coseSign1(signer *coseSigner, kid, payload []byte) ([]byte, error) {
+// coseSign1 signs the payload and returns the encoded COSE_Sign1_Tagged 18([protected, {}, payload,
+// signature]), protected being {1: alg, 4: kid}, over the Sig_structure ["Signature1", protected, h”,
+// payload]. An authentication block detaches the payload (nil in its place); a CWT carries it.
+func coseSign1(signer *coseSigner, kid, payload []byte, attached bool) ([]byte, error) {
 	const context = "Signature1"
 	// The protected header and the Sig_structure share one buffer.
 	buf := make([]byte, 0, 2*len(kid)+len(payload)+48)
@@ -163,10 +163,15 @@ func coseSign1(signer *coseSigner, kid, payload []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, 8+len(protected)+len(sig))
+	out := make([]byte, 0, 16+len(protected)+len(sig)+len(payload))
 	out = append(out, 0xd2, 0x84) // tag 18, array(4)
 	out = appendBstr(out, protected)
-	out = append(out, 0xa0, 0xf6) // unprotected {}, payload nil
+	out = append(out, 0xa0) // unprotected {}
+	if attached {
+		out = appendBstr(out, payload)
+	} else {
+		out = append(out, 0xf6) // payload nil
+	}
 	return appendBstr(out, sig), nil
 }
 

@@ -21,8 +21,24 @@ import (
 //	VersionRejected     fota -27 MANIFEST_VERSION_REJECTED   221 ROLLBACK_PROTECTION
 //	InvalidURI          fota -21 MANIFEST_INVALID_URI        307 INVALID_RESOURCE_URI
 //
-// The update-result table has no entry for an unknown component or an unsupported payload format; those
-// two map to the nearest non-specific codes.
+// SUIT's update-management and trust-domains extensions add these (a SUIT device reports the same
+// result codes through the device client):
+//
+//	DelegationInvalid   fota -23 MANIFEST_SIGNATURE_INVALID  209 INVALID_CERTIFICATE
+//	DependencyNotFound  fota -44 NOT_FOUND                   211 DEPENDENT_MANIFEST_NOT_FOUND
+//	DependencyIntegrity fota -26 MANIFEST_PAYLOAD_CORRUPTED  207 INTEGRITY_CHECK_FAILED
+//	ImageAlreadyPresent fota -27 MANIFEST_VERSION_REJECTED   213 RESOURCE_ALREADY_PRESENT_ERROR
+//	Expired             fota -27 MANIFEST_VERSION_REJECTED   221 ROLLBACK_PROTECTION
+//	BatteryLow          fota -41 INTERNAL_ERROR              103 NONSPECIFIC_SYSTEM_ERROR
+//	NotAuthorized       fota -37 INSTALL_AUTH_NOT_GRANTED    511 AUTHORIZATION_REJECTED
+//	ConditionFailed     fota -22 MANIFEST_MALFORMED          200 MANIFEST_NONSPECIFIC_ERROR
+//
+// A failed SUIT version condition is VersionRejected, like a stale sequence number. An expired
+// manifest (use-before, or a delegation past its exp claim) is refused as rollback protection refuses a
+// stale one: both keep a withheld old manifest from being installed later.
+//
+// The update-result table has no entry for an unknown component, an unsupported payload format, a
+// battery too low or a SUIT condition that failed; those map to the nearest non-specific codes.
 type DeviceFailure string
 
 // The failures a device reports while accepting a manifest.
@@ -36,6 +52,14 @@ const (
 	FailurePayloadUnsupported  DeviceFailure = "PayloadUnsupported"
 	FailureVersionRejected     DeviceFailure = "VersionRejected"
 	FailureInvalidURI          DeviceFailure = "InvalidURI"
+	FailureDelegationInvalid   DeviceFailure = "DelegationInvalid"
+	FailureDependencyNotFound  DeviceFailure = "DependencyNotFound"
+	FailureDependencyIntegrity DeviceFailure = "DependencyIntegrity"
+	FailureImageAlreadyPresent DeviceFailure = "ImageAlreadyPresent"
+	FailureExpired             DeviceFailure = "Expired"
+	FailureBatteryLow          DeviceFailure = "BatteryLow"
+	FailureNotAuthorized       DeviceFailure = "NotAuthorized"
+	FailureConditionFailed     DeviceFailure = "ConditionFailed"
 )
 
 type failureCodes struct{ fota, result int }
@@ -50,6 +74,14 @@ var deviceFailureCodes = map[DeviceFailure]failureCodes{
 	FailurePayloadUnsupported:  {-25, 102},
 	FailureVersionRejected:     {-27, 221},
 	FailureInvalidURI:          {-21, 307},
+	FailureDelegationInvalid:   {-23, 209},
+	FailureDependencyNotFound:  {-44, 211},
+	FailureDependencyIntegrity: {-26, 207},
+	FailureImageAlreadyPresent: {-27, 213},
+	FailureExpired:             {-27, 221},
+	FailureBatteryLow:          {-41, 103},
+	FailureNotAuthorized:       {-37, 511},
+	FailureConditionFailed:     {-22, 200},
 }
 
 // ResultCode is the arm_uc_update_result_t value a device reports for the failure (the n of the
@@ -122,6 +154,9 @@ var (
 	ErrNoKey = errors.New("no key found")
 	// ErrKeyMismatch: a certificate does not certify the given private key.
 	ErrKeyMismatch = errors.New("certificate does not match the private key")
+	// ErrDelegationMismatch: a SUIT delegation chain that does not end at the signing key, or does not
+	// hold together link by link.
+	ErrDelegationMismatch = errors.New("delegation chain does not delegate to the signing key")
 )
 
 func invalidSpec(format string, args ...any) error {

@@ -37,7 +37,7 @@ func mustHex(s string) []byte {
 	return b
 }
 
-func testEd25519Key(t *testing.T) ed25519.PrivateKey {
+func testEd25519Key(t testing.TB) ed25519.PrivateKey {
 	t.Helper()
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -46,7 +46,7 @@ func testEd25519Key(t *testing.T) ed25519.PrivateKey {
 	return key
 }
 
-func testECKey(t *testing.T) *ecdsa.PrivateKey {
+func testECKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

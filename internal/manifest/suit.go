@@ -6,12 +6,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 
 	"github.com/fxamacker/cbor/v2"
 )
 
-// SUIT code points (draft-ietf-suit-manifest-37).
+// SUIT code points (draft-ietf-suit-manifest-37; unchanged since -30). The update-management and
+// trust-domains extensions are in suit_update_mgmt.go and suit_trust.go.
 const (
 	suitEnvelopeTag        = 107
 	suitManifestVersion    = 1
@@ -21,6 +24,7 @@ const (
 	suitKeyVersion         = 1 // manifest
 	suitKeySequenceNumber  = 2 // manifest
 	suitKeyCommon          = 3 // manifest
+	suitKeyReferenceURI    = 4 // manifest
 	suitKeyComponents      = 2 // common
 	suitKeySharedSequence  = 4 // common
 	suitKeyValidate        = 7
@@ -54,24 +58,20 @@ const (
 	suitCondDeviceID         = 24
 	suitDirSwap              = 31
 	suitDirRunSequence       = 32
-
-	suitParamVendorID      = 1
-	suitParamClassID       = 2
-	suitParamImageDigest   = 3
-	suitParamComponentSlot = 5
-	suitParamImageSize     = 14
-	suitParamURI           = 21
 )
 
-var suitDecMode = mustDecMode()
+var (
+	suitDecMode       = mustDecMode(cbor.TagsForbidden)
+	suitTaggedDecMode = mustDecMode(cbor.TagsAllowed) // for the one tag a CoSWID may carry
+)
 
-// mustDecMode is strict and bounded: no duplicate keys, no indefinite lengths, no tags (the envelope
-// tag and COSE's are handled explicitly), and small nesting and element limits.
-func mustDecMode() cbor.DecMode {
+// mustDecMode is strict and bounded: no duplicate keys, no indefinite lengths, small nesting and element
+// limits, and (in suitDecMode) no tags: the envelope tag and COSE's are handled explicitly.
+func mustDecMode(tags cbor.TagsMode) cbor.DecMode {
 	mode, err := cbor.DecOptions{
 		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
 		IndefLength:      cbor.IndefLengthForbidden,
-		TagsMd:           cbor.TagsForbidden,
+		TagsMd:           tags,
 		MaxNestedLevels:  16,
 		MaxArrayElements: 256,
 		MaxMapPairs:      32,
@@ -146,30 +146,60 @@ func isPlainSegment(seg []byte) bool {
 // encoded item, so digests are taken over exactly the bytes on the wire.
 
 type suitEnvelopeWire struct {
-	Authentication cbor.RawMessage `cbor:"2,keyasint"`
-	Manifest       cbor.RawMessage `cbor:"3,keyasint"`
-	PayloadFetch   cbor.RawMessage `cbor:"16,keyasint,omitempty"`
-	Install        cbor.RawMessage `cbor:"20,keyasint,omitempty"`
-	Text           cbor.RawMessage `cbor:"23,keyasint,omitempty"`
+	Delegation            cbor.RawMessage `cbor:"1,keyasint,omitempty"`
+	Authentication        cbor.RawMessage `cbor:"2,keyasint"`
+	Manifest              cbor.RawMessage `cbor:"3,keyasint"`
+	CoSWID                cbor.RawMessage `cbor:"14,keyasint,omitempty"`
+	DependencyResolution  cbor.RawMessage `cbor:"15,keyasint,omitempty"`
+	PayloadFetch          cbor.RawMessage `cbor:"16,keyasint,omitempty"`
+	CandidateVerification cbor.RawMessage `cbor:"18,keyasint,omitempty"`
+	Install               cbor.RawMessage `cbor:"20,keyasint,omitempty"`
+	Text                  cbor.RawMessage `cbor:"23,keyasint,omitempty"`
 }
 
 type suitManifestWire struct {
-	Version        *uint64         `cbor:"1,keyasint,omitempty"`
-	SequenceNumber *uint64         `cbor:"2,keyasint,omitempty"`
-	Common         cbor.RawMessage `cbor:"3,keyasint,omitempty"`
-	ReferenceURI   *string         `cbor:"4,keyasint,omitempty"`
-	Validate       cbor.RawMessage `cbor:"7,keyasint,omitempty"`
-	Load           cbor.RawMessage `cbor:"8,keyasint,omitempty"`
-	Invoke         cbor.RawMessage `cbor:"9,keyasint,omitempty"`
-	PayloadFetch   cbor.RawMessage `cbor:"16,keyasint,omitempty"`
-	Install        cbor.RawMessage `cbor:"20,keyasint,omitempty"`
-	Text           cbor.RawMessage `cbor:"23,keyasint,omitempty"`
+	Version               *uint64         `cbor:"1,keyasint,omitempty"`
+	SequenceNumber        *uint64         `cbor:"2,keyasint,omitempty"`
+	Common                cbor.RawMessage `cbor:"3,keyasint,omitempty"`
+	ReferenceURI          *string         `cbor:"4,keyasint,omitempty"`
+	ComponentID           cbor.RawMessage `cbor:"5,keyasint,omitempty"`
+	SetVersion            cbor.RawMessage `cbor:"6,keyasint,omitempty"`
+	Validate              cbor.RawMessage `cbor:"7,keyasint,omitempty"`
+	Load                  cbor.RawMessage `cbor:"8,keyasint,omitempty"`
+	Invoke                cbor.RawMessage `cbor:"9,keyasint,omitempty"`
+	CoSWID                cbor.RawMessage `cbor:"14,keyasint,omitempty"`
+	DependencyResolution  cbor.RawMessage `cbor:"15,keyasint,omitempty"`
+	PayloadFetch          cbor.RawMessage `cbor:"16,keyasint,omitempty"`
+	CandidateVerification cbor.RawMessage `cbor:"18,keyasint,omitempty"`
+	Install               cbor.RawMessage `cbor:"20,keyasint,omitempty"`
+	Text                  cbor.RawMessage `cbor:"23,keyasint,omitempty"`
+	Uninstall             cbor.RawMessage `cbor:"24,keyasint,omitempty"`
+}
+
+// Keys the decoders know; any other is listed as unsupported, not silently dropped.
+var (
+	suitEnvelopeKeys = keySet(suitKeyDelegation, suitKeyAuthentication, suitKeyManifest, suitKeyCoSWID,
+		suitKeyDependencyResolution, suitKeyPayloadFetch, suitKeyCandidateVerification, suitKeyInstall, suitKeyText)
+	suitManifestKeys = keySet(suitKeyVersion, suitKeySequenceNumber, suitKeyCommon, suitKeyReferenceURI,
+		suitKeyManifestComponentID, suitKeySetVersion, suitKeyValidate, suitKeyLoad, suitKeyInvoke, suitKeyCoSWID,
+		suitKeyDependencyResolution, suitKeyPayloadFetch, suitKeyCandidateVerification, suitKeyInstall, suitKeyText,
+		suitKeyUninstall)
+	suitCommonKeys = keySet(suitKeyDependencies, suitKeyComponents, suitKeySharedSequence)
+)
+
+func keySet(keys ...int64) map[int64]bool {
+	set := make(map[int64]bool, len(keys))
+	for _, k := range keys {
+		set[k] = true
+	}
+	return set
 }
 
 // suitCommonDecoded is the common element; components are lists of byte strings.
 type suitCommonDecoded struct {
-	Components     [][]cborBytes   `cbor:"2,keyasint"`
-	SharedSequence cbor.RawMessage `cbor:"4,keyasint"`
+	Dependencies   map[uint64]suitDependencyMetaWire `cbor:"1,keyasint"`
+	Components     [][]cborBytes                     `cbor:"2,keyasint"`
+	SharedSequence cbor.RawMessage                   `cbor:"4,keyasint"`
 }
 
 type suitDigestWire struct {
@@ -220,11 +250,13 @@ func decodeBstrCBOR(raw cbor.RawMessage, v any, what string) error {
 // suitEnvelope is the outer structure of a SUIT envelope, split before any signature check.
 type suitEnvelope struct {
 	wire         suitEnvelopeWire
-	digest       []byte   // the manifest's SHA-256 from the authentication wrapper
-	digestRaw    []byte   // the encoded SUIT_Digest: the detached COSE payload
-	blocks       [][]byte // the authentication blocks (COSE_Sign1_Tagged)
+	integrated   map[string]cbor.RawMessage // text-keyed members: integrated payloads and dependencies
+	digest       []byte                     // the manifest's SHA-256 from the authentication wrapper
+	digestRaw    []byte                     // the encoded SUIT_Digest: the detached COSE payload
+	blocks       [][]byte                   // the authentication blocks (COSE_Sign1_Tagged)
 	manifest     suitManifestWire
-	manifestBstr []byte // the manifest element as on the wire, bstr header included
+	manifestBstr []byte   // the manifest element as on the wire, bstr header included
+	unsupported  []string // envelope and manifest members no interpreter here knows
 }
 
 // splitSUIT decodes the envelope, the authentication wrapper and the top level of the manifest.
@@ -239,29 +271,11 @@ func splitSUIT(data []byte) (*suitEnvelope, error) {
 		return nil, malformed("not a SUIT envelope (tag 107 or a map)")
 	}
 	env := &suitEnvelope{}
-	if err := suitDecMode.Unmarshal(body, &env.wire); err != nil {
-		return nil, malformed("SUIT envelope: %v", err)
-	}
-	if env.wire.Authentication == nil || env.wire.Manifest == nil {
-		return nil, malformed("SUIT envelope lacks the authentication wrapper or the manifest")
-	}
-	var auth []cborBytes
-	if err := decodeBstrCBOR(env.wire.Authentication, &auth, "authentication wrapper"); err != nil {
+	if err := env.decodeMembers(body); err != nil {
 		return nil, err
 	}
-	if len(auth) == 0 || len(auth) > 1+suitMaxAuthBlocks {
-		return nil, malformed("authentication wrapper has %d elements, want a digest and up to %d blocks", len(auth), suitMaxAuthBlocks)
-	}
-	var digest suitDigestWire
-	if err := suitDecMode.Unmarshal(auth[0], &digest); err != nil {
-		return nil, malformed("manifest digest: %v", err)
-	}
-	if digest.Algorithm != suitDigestSHA256 || len(digest.Bytes) != sha256Size {
-		return nil, reject(FailureSignatureInvalid, "manifest digest algorithm %d with %d bytes; only SHA-256 is supported", digest.Algorithm, len(digest.Bytes))
-	}
-	env.digest, env.digestRaw = digest.Bytes, auth[0]
-	for _, block := range auth[1:] {
-		env.blocks = append(env.blocks, block)
+	if err := env.decodeAuthentication(); err != nil {
+		return nil, err
 	}
 	if err := decodeBstrCBOR(env.wire.Manifest, &env.manifest, "manifest"); err != nil {
 		return nil, err
@@ -274,7 +288,102 @@ func splitSUIT(data []byte) (*suitEnvelope, error) {
 	if *m.Version != suitManifestVersion {
 		return nil, reject(FailureSchemaUnsupported, "SUIT manifest version %d; only version 1 is supported", *m.Version)
 	}
+	keys, err := unknownKeys(env.manifestBstr, suitManifestKeys, "manifest")
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		env.unsupported = append(env.unsupported, fmt.Sprintf("manifest element %d%s", k, suitElementHint(k)))
+	}
 	return env, nil
+}
+
+// decodeMembers decodes the envelope map: integer keys into the wire struct, text keys (integrated
+// payloads and dependencies) by name. Unknown integer keys are noted as unsupported.
+func (env *suitEnvelope) decodeMembers(body []byte) error {
+	var members map[any]cbor.RawMessage
+	if err := suitDecMode.Unmarshal(body, &members); err != nil {
+		return malformed("SUIT envelope: %v", err)
+	}
+	if err := suitDecMode.Unmarshal(body, &env.wire); err != nil {
+		return malformed("SUIT envelope: %v", err)
+	}
+	var unknown []int64
+	for k, v := range members {
+		switch key := k.(type) {
+		case string:
+			if env.integrated == nil {
+				env.integrated = map[string]cbor.RawMessage{}
+			}
+			env.integrated[key] = v
+		case uint64:
+			if k := int64(min(key, math.MaxInt64)); !suitEnvelopeKeys[k] {
+				unknown = append(unknown, k)
+			}
+		case int64:
+			unknown = append(unknown, key)
+		default:
+			return malformed("SUIT envelope: a member key of type %T", k)
+		}
+	}
+	slices.Sort(unknown)
+	for _, k := range unknown {
+		env.unsupported = append(env.unsupported, fmt.Sprintf("envelope element %d%s", k, suitElementHint(k)))
+	}
+	if env.wire.Authentication == nil || env.wire.Manifest == nil {
+		return malformed("SUIT envelope lacks the authentication wrapper or the manifest")
+	}
+	return nil
+}
+
+// decodeAuthentication splits the authentication wrapper into the manifest digest and the blocks.
+func (env *suitEnvelope) decodeAuthentication() error {
+	var auth []cborBytes
+	if err := decodeBstrCBOR(env.wire.Authentication, &auth, "authentication wrapper"); err != nil {
+		return err
+	}
+	if len(auth) == 0 || len(auth) > 1+suitMaxAuthBlocks {
+		return malformed("authentication wrapper has %d elements, want a digest and up to %d blocks", len(auth), suitMaxAuthBlocks)
+	}
+	var digest suitDigestWire
+	if err := suitDecMode.Unmarshal(auth[0], &digest); err != nil {
+		return malformed("manifest digest: %v", err)
+	}
+	if digest.Algorithm != suitDigestSHA256 || len(digest.Bytes) != sha256Size {
+		return reject(FailureSignatureInvalid, "manifest digest algorithm %d with %d bytes; only SHA-256 is supported", digest.Algorithm, len(digest.Bytes))
+	}
+	env.digest, env.digestRaw = digest.Bytes, auth[0]
+	for _, block := range auth[1:] {
+		env.blocks = append(env.blocks, block)
+	}
+	return nil
+}
+
+// unknownKeys lists the integer keys of the bstr-wrapped map raw that known does not hold.
+func unknownKeys(raw cbor.RawMessage, known map[int64]bool, what string) ([]int64, error) {
+	var members map[int64]cbor.RawMessage
+	if err := decodeBstrCBOR(raw, &members, what); err != nil {
+		return nil, err
+	}
+	var unknown []int64
+	for k := range members {
+		if !known[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	slices.Sort(unknown)
+	return unknown, nil
+}
+
+// suitElementHint names what an unknown element meant in older drafts, for the unsupported list.
+func suitElementHint(key int64) string {
+	switch key {
+	case 17:
+		return " (install in drafts -17…-28; renumbered 20 in -29)"
+	case 10, 11, 12, 13:
+		return " (a command sequence in drafts up to -16)"
+	}
+	return ""
 }
 
 // checkDigest compares the manifest's SHA-256 (over the bstr-wrapped manifest, header included) with
@@ -287,14 +396,14 @@ func (env *suitEnvelope) checkDigest() error {
 	return nil
 }
 
-// sequence returns the command sequence under key, following a severed element into the envelope
-// when its digest matches. An element severed and not supplied is absent (nil, nil).
-func (env *suitEnvelope) sequence(key int, inManifest cbor.RawMessage) ([]byte, error) {
+// severable returns the content of the severable element under key, following a severed element
+// into the envelope when its digest matches. An element severed and not supplied is absent (nil, nil).
+func (env *suitEnvelope) severable(key int, inManifest cbor.RawMessage) ([]byte, error) {
 	if inManifest == nil {
 		return nil, nil
 	}
 	if inManifest[0]>>5 == 2 { // inline bstr
-		return unwrapBstr(inManifest, fmt.Sprintf("sequence %d", key))
+		return unwrapBstr(inManifest, fmt.Sprintf("element %d", key))
 	}
 	var digest suitDigestWire
 	if err := suitDecMode.Unmarshal(inManifest, &digest); err != nil {
@@ -316,8 +425,14 @@ func (env *suitEnvelope) sequence(key int, inManifest cbor.RawMessage) ([]byte, 
 
 func (env *suitEnvelope) severed(key int) cbor.RawMessage {
 	switch key {
+	case suitKeyCoSWID:
+		return env.wire.CoSWID
+	case suitKeyDependencyResolution:
+		return env.wire.DependencyResolution
 	case suitKeyPayloadFetch:
 		return env.wire.PayloadFetch
+	case suitKeyCandidateVerification:
+		return env.wire.CandidateVerification
 	case suitKeyInstall:
 		return env.wire.Install
 	case suitKeyText:

@@ -202,7 +202,7 @@ type typedManifest struct {
 	install                  []any
 }
 
-func coreDet(t *testing.T) cbor.EncMode {
+func coreDet(t testing.TB) cbor.EncMode {
 	t.Helper()
 	mode, err := cbor.CoreDetEncOptions().EncMode()
 	if err != nil {
@@ -211,7 +211,7 @@ func coreDet(t *testing.T) cbor.EncMode {
 	return mode
 }
 
-func marshalBstr(t *testing.T, v any) cbor.RawMessage {
+func marshalBstr(t testing.TB, v any) cbor.RawMessage {
 	t.Helper()
 	enc, err := coreDet(t).Marshal(v)
 	if err != nil {
@@ -254,7 +254,7 @@ func exampleShared(size uint64) []any {
 
 func unsignedEnvelope(manifestBstr []byte) []byte {
 	sum := sha256.Sum256(manifestBstr)
-	return marshalSUITEnvelope(manifestBstr, encodeSUITDigest(sum[:]))
+	return marshalSUITEnvelope(manifestBstr, encodeSUITDigest(sum[:]), nil)
 }
 
 func TestSUITExample0FromTypedValues(t *testing.T) {
@@ -371,7 +371,7 @@ func TestCOSESign1MatchesGoCOSE(t *testing.T) {
 	}
 	kid, _ := KeyID(key.Public())
 	payload := encodeSUITDigest(exampleD1)
-	ours, err := coseSign1(signer, kid, payload)
+	ours, err := coseSign1(signer, kid, payload, false)
 	if err != nil {
 		t.Fatal(err)
 	}

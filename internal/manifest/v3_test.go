@@ -152,15 +152,18 @@ func TestPelionV3AnyByteChangeFails(t *testing.T) {
 	}
 }
 
-// assertEveryByteMatters flips bits in every byte of the signed part of a manifest (data[:signedEnd])
-// and requires Verify to fail.
-func assertEveryByteMatters(t *testing.T, name string, data []byte, signedEnd int, trusted []crypto.PublicKey) {
+// assertEveryByteMatters flips each byte before signedEnd (with 0x01, 0x80 and 0xff unless flips are
+// given) and requires Verify to reject every change with a *DeviceError.
+func assertEveryByteMatters(t *testing.T, name string, data []byte, signedEnd int, trusted []crypto.PublicKey, flips ...byte) {
 	t.Helper()
+	if flips == nil {
+		flips = []byte{0x01, 0x80, 0xff}
+	}
 	if _, err := Verify(data, trusted); err != nil {
 		t.Fatalf("%s: the unmodified manifest does not verify: %v", name, err)
 	}
 	for i := range data[:signedEnd] {
-		for _, flip := range []byte{0x01, 0x80, 0xff} {
+		for _, flip := range flips {
 			changed := bytes.Clone(data)
 			changed[i] ^= flip
 			s, err := Verify(changed, trusted)

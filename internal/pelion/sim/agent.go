@@ -76,12 +76,15 @@ type deviceRun struct {
 	downloads *downloadCache
 }
 
-// run does what a device's update client does: verify the manifest against the keys it trusts, check
-// vendor, class, component and version, download the payload and check its size and digest, and
+// run does what a device's update client does: verify the manifest against the keys it trusts (and,
+// for SUIT, the delegation chains from them), check vendor, class, component and version, run what the
+// manifest asks (SUIT dependencies and update-management conditions: the version condition against its
+// version, image-not-match against its image), download the payload and check its size and digest, and
 // install. It changes nothing itself; the caller installs if the campaign still stands.
 func (r deviceRun) run(ctx context.Context) outcome {
-	version, _, _ := r.dev.firmware()
-	self := manifest.Device{VendorID: r.dev.group.vendor, ClassID: r.dev.group.class, Component: r.dev.group.component, InstalledVersion: version}
+	version, installed, _ := r.dev.firmware()
+	self := manifest.Device{VendorID: r.dev.group.vendor, ClassID: r.dev.group.class, Component: r.dev.group.component,
+		InstalledVersion: version, InstalledDigest: installed}
 	sum, err := r.dev.group.trust.verifyForDevice(r.data, r.digest, self)
 	if err != nil {
 		if f := manifest.FailureOf(err); f != "" {
