@@ -176,7 +176,7 @@ func plannerInput(uc *v1.UpdateCampaign, waves []rollout.Wave, policy rollout.Po
 			Finished: w.FinishedAt != nil,
 			Attempt:  w.Attempt,
 			Counts: rollout.Counts{Targeted: w.Targeted, Succeeded: w.Succeeded, Failed: w.Failed,
-				TimedOut: w.TimedOut, Pending: w.Pending, Skipped: w.Skipped, Failures: classCounts(w.Failures)},
+				TimedOut: w.TimedOut, Pending: w.Pending, Skipped: w.Skipped, Failures: classCounts(w.Failures), Deferred: w.Deferred},
 		}
 		if w.StartedAt != nil {
 			in.Progress[i].StartedAt = w.StartedAt.Time
@@ -187,6 +187,7 @@ func plannerInput(uc *v1.UpdateCampaign, waves []rollout.Wave, policy rollout.Po
 		if i < in.Current {
 			in.LatePending += w.Pending
 		}
+		in.Deferred += w.Deferred
 	}
 	return in
 }
@@ -271,6 +272,7 @@ func addCounts(sum *v1.DeviceCounts, c v1.DeviceCounts) {
 	sum.TimedOut += c.TimedOut
 	sum.Pending += c.Pending
 	sum.Skipped += c.Skipped
+	sum.Deferred += c.Deferred
 	byClass := classCounts(sum.Failures)
 	byClass.Add(classCounts(c.Failures))
 	sum.Failures = failureCounts(byClass)

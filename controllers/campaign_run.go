@@ -32,6 +32,7 @@ type campaignRun struct {
 
 	fleet    pelion.Filter        // the manifest's vendor and class, ANDed with spec.target.filter
 	members  func(id string) bool // spec.target.rolloutOf's devices; nil: the whole fleet
+	foreign  map[string]bool      // devices other campaigns pin, read when first needed
 	digest   string               // the payload digest devices run once updated
 	waves    []rollout.Wave
 	policy   rollout.Policy

@@ -105,9 +105,11 @@ func (run *campaignRun) sendWave(ctx context.Context, k int) error {
 	if err != nil {
 		return err
 	}
-	if _, err := run.sendUnpinned(ctx, k, w.Attempt, unsent, updated); err != nil {
+	_, deferred, err := run.sendUnpinned(ctx, k, w.Attempt, unsent, updated)
+	if err != nil {
 		return err
 	}
+	w.Deferred = deferred
 	w.AlreadyUpdated = 0
 	for _, ids := range updated {
 		w.AlreadyUpdated += int64(len(ids))
@@ -116,8 +118,8 @@ func (run *campaignRun) sendWave(ctx context.Context, k int) error {
 	if err := run.observeWave(ctx, k); err != nil {
 		return err
 	}
-	run.event(v1.EventWaveStarted, "Start", "Wave %s started: %d devices sent the update, %d already updated",
-		w.Name, w.Targeted, w.AlreadyUpdated)
+	run.event(v1.EventWaveStarted, "Start", "Wave %s started: %d devices sent the update, %d already updated, %d deferred (another campaign pins them)",
+		w.Name, w.Targeted, w.AlreadyUpdated, w.Deferred)
 	log.FromContext(ctx).Info("Started a wave", "wave", w.Name, "attempt", w.Attempt, "devices", w.Targeted, "remoteCampaigns", w.RemoteCampaigns)
 	return nil
 }
@@ -125,10 +127,11 @@ func (run *campaignRun) sendWave(ctx context.Context, k int) error {
 // sendUnpinned sends the update to the devices of wave k, by chunk, that no remote campaign of the
 // attempt pins yet: in the chunk's main campaign if it has none, else in its next follow-up. Pinned
 // devices are dropped from unsent and from also (devices not to send, such as those already updated),
-// and remote campaigns a crash left in draft are started. It returns how many devices it sent.
-func (run *campaignRun) sendUnpinned(ctx context.Context, k int, attempt int32, unsent, also map[int][]string) (int64, error) {
+// and remote campaigns a crash left in draft are started. Devices another campaign pins are deferred
+// (the overlap guard). It returns how many devices it sent and how many it deferred.
+func (run *campaignRun) sendUnpinned(ctx context.Context, k int, attempt int32, unsent, also map[int][]string) (sent, deferred int64, err error) {
 	nextFollowUp := map[int]int{} // by chunk: absent, no campaign yet; else the next follow-up's index
-	err := run.remote.each(ctx, k, func(remote pelion.Campaign, ref chunkRef) error {
+	err = run.remote.each(ctx, k, func(remote pelion.Campaign, ref chunkRef) error {
 		if ref.attempt != attempt {
 			return nil
 		}
@@ -143,11 +146,18 @@ func (run *campaignRun) sendUnpinned(ctx context.Context, k int, attempt int32, 
 		return run.remote.start(ctx, remote)
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	var sent int64
 	for _, c := range slices.Sorted(maps.Keys(unsent)) {
-		ids := unsent[c]
+		if len(unsent[c]) == 0 {
+			continue
+		}
+		foreign, err := run.foreignPins(ctx)
+		if err != nil {
+			return sent, deferred, err
+		}
+		ids, held := deferForeign(unsent[c], foreign)
+		deferred += held
 		if len(ids) == 0 {
 			continue
 		}
@@ -156,11 +166,24 @@ func (run *campaignRun) sendUnpinned(ctx context.Context, k int, attempt int32, 
 			ref.followUp = next
 		}
 		if err := run.remote.create(ctx, ref, run.fleet, run.mf.Status.ManifestID, ids); err != nil {
-			return sent, err
+			return sent, deferred, err
 		}
 		sent += int64(len(ids))
 	}
-	return sent, nil
+	return sent, deferred, nil
+}
+
+// foreignPins reads, once per reconcile and only when there is something to send, the devices other
+// campaigns pin.
+func (run *campaignRun) foreignPins(ctx context.Context) (map[string]bool, error) {
+	if run.foreign == nil {
+		pins, err := run.remote.foreignPins(ctx)
+		if err != nil {
+			return nil, err
+		}
+		run.foreign = pins
+	}
+	return run.foreign, nil
 }
 
 // finishWave ends wave k once every device reported, or its device timeout passed. First it sends the
@@ -208,6 +231,9 @@ func (run *campaignRun) sendLateDevices(ctx context.Context, k int) error {
 		chunks[j] = &c
 	}
 	unsent := make([]map[int][]string, k+1)
+	for j := range unsent {
+		run.uc.Status.Waves[j].Deferred = 0 // counted again below, from what is still to send
+	}
 	err := run.eachDevicePoint(ctx, func(d pelion.Device, p uint64) error {
 		j := run.plan.WaveOf(p)
 		if j < 0 || j > k || chunks[j] == nil || d.FirmwareChecksum == run.digest {
@@ -228,10 +254,11 @@ func (run *campaignRun) sendLateDevices(ctx context.Context, k int) error {
 			continue
 		}
 		w := &run.uc.Status.Waves[j]
-		sent, err := run.sendUnpinned(ctx, j, w.Attempt, byChunk, nil)
+		sent, deferred, err := run.sendUnpinned(ctx, j, w.Attempt, byChunk, nil)
 		if err != nil {
 			return err
 		}
+		w.Deferred = deferred
 		if sent > 0 {
 			w.LateDevices += sent
 			w.Targeted += sent
@@ -241,6 +268,25 @@ func (run *campaignRun) sendLateDevices(ctx context.Context, k int) error {
 		}
 	}
 	return nil
+}
+
+// sendDeferred tries again to send the devices another campaign pinned when their turn came, once
+// per reconcile while there are any (the campaign is polled meanwhile).
+func (run *campaignRun) sendDeferred(ctx context.Context) error {
+	st := &run.uc.Status
+	if st.Totals.Deferred == 0 || st.Phase.IsFinal() || st.Abort {
+		return nil
+	}
+	last := -1
+	for k, w := range st.Waves {
+		if w.StartedAt != nil {
+			last = k
+		}
+	}
+	if last < 0 {
+		return nil
+	}
+	return run.sendLateDevices(ctx, last)
 }
 
 // timeOutLateDevices ends the wait for devices of finished waves that were sent the update late and

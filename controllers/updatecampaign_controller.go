@@ -84,6 +84,9 @@ func (r *UpdateCampaignReconciler) reconcileRollout(ctx context.Context, uc *v1.
 	if err := run.resumeStart(ctx); err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := run.sendDeferred(ctx); err != nil {
+		return ctrl.Result{}, err
+	}
 	var step rollout.Step
 	for range maxStepsPerReconcile {
 		if err := run.observeWaves(ctx); err != nil {
@@ -103,19 +106,20 @@ func (r *UpdateCampaignReconciler) reconcileRollout(ctx context.Context, uc *v1.
 			break
 		}
 	}
-	result := ctrl.Result{RequeueAfter: r.nextLook(uc, step)}
+	blocked := false
 	if step.RollForward {
-		note, blocked, err := r.rollForward(ctx, uc, mf)
-		if err != nil {
+		var note string
+		if note, blocked, err = r.rollForward(ctx, uc, mf); err != nil {
 			return ctrl.Result{}, err
 		}
-		if step.Message += note; blocked {
-			result.RequeueAfter = rollForwardRecheck
-		}
+		step.Message += note
 	}
 	recordStep(uc, step, r.Clock.Now())
 	observeCampaign(uc, r.Clock.Now())
-	return result, nil
+	if blocked {
+		return ctrl.Result{RequeueAfter: rollForwardRecheck}, nil
+	}
+	return ctrl.Result{RequeueAfter: r.nextLook(uc, step)}, nil
 }
 
 // rollForwardRecheck is how often a blocked roll-forward is tried again; a Manifest becoming Ready
@@ -129,7 +133,7 @@ func (r *UpdateCampaignReconciler) nextLook(uc *v1.UpdateCampaign, step rollout.
 	if !step.RecheckAt.IsZero() {
 		wait = max(step.RecheckAt.Sub(r.Clock.Now()), time.Second)
 	}
-	if anyWaveRunning(uc) && (wait == 0 || wait > r.PollInterval) {
+	if (anyWaveRunning(uc) || uc.Status.Totals.Deferred > 0) && (wait == 0 || wait > r.PollInterval) {
 		wait = r.PollInterval
 	}
 	return wait

@@ -335,6 +335,11 @@ type DeviceCounts struct {
 	// failures splits failed by class.
 	// +optional
 	Failures *FailureCounts `json:"failures,omitempty"`
+	// deferred devices were due to be sent the update while an active campaign of someone else (another
+	// UpdateCampaign, in any namespace, or a campaign made by hand) pinned them: they are sent once it
+	// is done with them, and the campaign completes only then. Not counted in the other outcomes.
+	// +optional
+	Deferred int64 `json:"deferred,omitempty"`
 }
 
 // FailureCounts counts failed devices by class (see spec.failurePolicy.classes).

@@ -23,6 +23,9 @@ type Counts struct {
 	Skipped   int64 // devices already running the firmware, left out by the controller or the service
 	// Failures splits Failed by class; its Sum is Failed.
 	Failures ClassCounts
+	// Deferred devices wait for another campaign to be done with them: not counted in Total, since the
+	// wave's gate is judged without them; the campaign completes only once none is left (Input.Deferred).
+	Deferred int64
 }
 
 // Finished is the number of devices with an outcome: Succeeded + Failed + TimedOut + Skipped.
@@ -133,7 +136,10 @@ type Input struct {
 	// range after it started and were sent the update late: the campaign completes only once they
 	// reported.
 	LatePending int64
-	Now         time.Time
+	// Deferred counts devices of every wave held back by another campaign's pins: the campaign completes
+	// only once they were sent and reported.
+	Deferred int64
+	Now      time.Time
 }
 
 // Action is what the controller carries out, records, and then calls Next again for.
@@ -507,9 +513,9 @@ func (in Input) start(resting WavePhase, why string) Step {
 // moveOn leaves the current wave: Advance, or Complete after the last wave.
 func (in Input) moveOn(left WavePhase, why string) Step {
 	k := in.Current
-	if k == len(in.Waves)-1 && in.LatePending > 0 {
+	if k == len(in.Waves)-1 && in.LatePending+in.Deferred > 0 {
 		return Step{Action: None, Wave: k, Phase: PhaseProgressing, WavePhase: left, Reason: ReasonWaveInProgress,
-			Message: fmt.Sprintf("%s; waiting for %d devices that joined late", why, in.LatePending)}
+			Message: fmt.Sprintf("%s; waiting for %d devices that joined late and %d deferred by other campaigns", why, in.LatePending, in.Deferred)}
 	}
 	if k == len(in.Waves)-1 {
 		return Step{Action: Complete, Wave: k, Phase: PhaseCompleted, WavePhase: left, Reason: ReasonCompleted,
