@@ -168,7 +168,11 @@ func plannerInput(uc *v1.UpdateCampaign, waves []rollout.Wave, policy rollout.Po
 		Attempt:  st.Attempt,
 		Now:      now,
 		// An abort after the last wave passed changes nothing.
-		Completed: st.Phase == v1.CampaignCompleted,
+		Completed:  st.Phase == v1.CampaignCompleted,
+		Continuous: uc.Spec.Target.Continuous,
+	}
+	if uc.Spec.Target.Until != nil {
+		in.Until = uc.Spec.Target.Until.Time
 	}
 	for i, w := range st.Waves {
 		in.Progress[i] = rollout.WaveProgress{
@@ -183,6 +187,9 @@ func plannerInput(uc *v1.UpdateCampaign, waves []rollout.Wave, policy rollout.Po
 		}
 		if w.FinishedAt != nil {
 			in.Progress[i].FinishedAt = w.FinishedAt.Time
+			if w.LateSentAt != nil && !w.LateSentAt.Before(w.FinishedAt) {
+				in.Progress[i].LatePending = w.Pending
+			}
 		}
 		if i < in.Current {
 			in.LatePending += w.Pending
@@ -246,7 +253,7 @@ func recordStep(uc *v1.UpdateCampaign, step rollout.Step, now time.Time) {
 func recordConditions(uc *v1.UpdateCampaign, step rollout.Step, now time.Time) {
 	progressing, paused := metav1.ConditionFalse, false
 	switch uc.Status.Phase {
-	case v1.CampaignCompleted:
+	case v1.CampaignCompleted, v1.CampaignWatching:
 		markReady(uc, now, step.Reason, step.Message)
 	case v1.CampaignAborted, v1.CampaignFailed:
 		markStalled(uc, now, step.Reason, step.Message)

@@ -106,6 +106,11 @@ func (r *UpdateCampaignReconciler) reconcileRollout(ctx context.Context, uc *v1.
 			break
 		}
 	}
+	if step.Phase == rollout.PhaseWatching {
+		if err := run.sendLateDevices(ctx, len(uc.Status.Waves)-1); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	blocked := false
 	if step.RollForward {
 		var note string
@@ -133,11 +138,23 @@ func (r *UpdateCampaignReconciler) nextLook(uc *v1.UpdateCampaign, step rollout.
 	if !step.RecheckAt.IsZero() {
 		wait = max(step.RecheckAt.Sub(r.Clock.Now()), time.Second)
 	}
-	if (anyWaveRunning(uc) || uc.Status.Totals.Deferred > 0) && (wait == 0 || wait > r.PollInterval) {
-		wait = r.PollInterval
+	look := func(every time.Duration) {
+		if wait == 0 || wait > every {
+			wait = every
+		}
+	}
+	if anyWaveRunning(uc) || uc.Status.Totals.Deferred > 0 {
+		look(r.PollInterval)
+	}
+	if step.Phase == rollout.PhaseWatching {
+		look(watchInterval * r.PollInterval)
 	}
 	return wait
 }
+
+// watchInterval is how many poll intervals a continuous campaign waits between two looks for devices
+// that joined the fleet: each look walks the fleet.
+const watchInterval = 6
 
 // readyManifest returns the referenced Manifest once it is published; until then the campaign
 // waits, and a watch on Manifests wakes it.

@@ -56,6 +56,7 @@ type UpdateCampaignSpec struct {
 }
 
 // CampaignTarget narrows which devices a campaign may reach.
+// +kubebuilder:validation:XValidation:rule="!has(self.until) || (has(self.continuous) && self.continuous)",message="until ends a continuous campaign: set continuous too",fieldPath=.until
 type CampaignTarget struct {
 	// filter is an Update Service device filter such as
 	// "custom_attributes__region__eq=eu&state__eq=registered", ANDed with the manifest's vendor
@@ -77,6 +78,19 @@ type CampaignTarget struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	RolloutOf string `json:"rolloutOf,omitempty"`
+
+	// continuous keeps the campaign going after its last wave (phase Watching): a device that joins
+	// the fleet later (registers, or starts matching the filter) gets its place by the same hash; in a
+	// wave still to come it simply goes with it, in a finished wave it is sent the update in a
+	// follow-up chunk of that wave, under the same failure policy. Ended by deleting the campaign, or
+	// by until.
+	// +optional
+	Continuous bool `json:"continuous,omitempty"`
+
+	// until ends a continuous campaign: after it, the campaign completes once its last devices
+	// reported.
+	// +optional
+	Until *metav1.Time `json:"until,omitempty"`
 }
 
 // Wave is one stage of a rollout.
@@ -269,7 +283,7 @@ type Confirmation struct {
 }
 
 // CampaignPhase is a one-word summary of where a campaign is, derived from its conditions.
-// +kubebuilder:validation:Enum=Pending;WaitingForApproval;Progressing;Soaking;Paused;Completed;Aborted;Failed
+// +kubebuilder:validation:Enum=Pending;WaitingForApproval;Progressing;Soaking;Paused;Watching;Completed;Aborted;Failed
 type CampaignPhase string
 
 // Campaign phases. Pending: planning or waiting for the Manifest. WaitingForApproval: the next wave
@@ -282,9 +296,12 @@ const (
 	CampaignProgressing        CampaignPhase = "Progressing"
 	CampaignSoaking            CampaignPhase = "Soaking"
 	CampaignPaused             CampaignPhase = "Paused"
-	CampaignCompleted          CampaignPhase = "Completed"
-	CampaignAborted            CampaignPhase = "Aborted"
-	CampaignFailed             CampaignPhase = "Failed"
+	// CampaignWatching: every wave of a continuous campaign passed, and devices that join the fleet
+	// are sent the update.
+	CampaignWatching  CampaignPhase = "Watching"
+	CampaignCompleted CampaignPhase = "Completed"
+	CampaignAborted   CampaignPhase = "Aborted"
+	CampaignFailed    CampaignPhase = "Failed"
 )
 
 // IsFinal reports whether a campaign in this phase has ended: Completed, Aborted or Failed.

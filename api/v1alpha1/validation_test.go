@@ -302,6 +302,8 @@ func TestInvalidFailurePoliciesAreRejected(t *testing.T) {
 		{"confirmTimeout zero", uc, set("spec.confirmation", map[string]any{"confirmTimeout": "0s"}), "spec.confirmation.confirmTimeout", "confirmTimeout must be a positive duration"},
 		{"confirmTimeout in words", uc, set("spec.confirmation", map[string]any{"confirmTimeout": "ten minutes"}), "spec.confirmation.confirmTimeout", "should match"},
 		{"rolloutOf empty", uc, set("spec.target.rolloutOf", ""), "spec.target.rolloutOf", "at least 1 chars"},
+		{"until without continuous", uc, set("spec.target.until", "2026-12-24T00:00:00Z"), "spec.target.until", "until ends a continuous campaign: set continuous too"},
+		{"until not a time", uc, set("spec.target", map[string]any{"continuous": true, "until": "Christmas"}), "spec.target.until", "date-time"},
 	})
 }
 

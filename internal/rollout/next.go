@@ -44,6 +44,9 @@ type WaveProgress struct {
 	Finished   bool
 	FinishedAt time.Time
 	Attempt    int32 // the Input.Attempt the wave last started under
+	// LatePending counts devices of Counts.Pending sent the update after the wave finished (they
+	// joined its range late): the wave's gate is judged without them until they report.
+	LatePending int64
 }
 
 // Policy is the campaign's failure policy and device timeout.
@@ -139,7 +142,11 @@ type Input struct {
 	// Deferred counts devices of every wave held back by another campaign's pins: the campaign completes
 	// only once they were sent and reported.
 	Deferred int64
-	Now      time.Time
+	// Continuous: once every wave passed, the campaign keeps watching the fleet (PhaseWatching) for
+	// devices that join, until Until (zero: until it is deleted), instead of completing.
+	Continuous bool
+	Until      time.Time
+	Now        time.Time
 }
 
 // Action is what the controller carries out, records, and then calls Next again for.
@@ -194,6 +201,9 @@ const (
 	PhasePaused Phase = "Paused"
 	// PhaseCompleted: every wave passed. Final, except for a retry.
 	PhaseCompleted Phase = "Completed"
+	// PhaseWatching: every wave of a continuous campaign passed; devices that join the fleet are sent
+	// the update in follow-up chunks of their wave.
+	PhaseWatching Phase = "Watching"
 	// PhaseAborted: a person aborted the campaign. Final while status.abort is set.
 	PhaseAborted Phase = "Aborted"
 	// PhaseFailed: the Abort failure policy stopped the campaign. Final, except for a retry.
@@ -234,6 +244,7 @@ const (
 	ReasonSuccessThresholdNotMet = "SuccessThresholdNotMet"
 	ReasonAborted                = "Aborted"
 	ReasonCompleted              = "Completed"
+	ReasonWatching               = "Watching"
 )
 
 // Step is Next's decision.
@@ -398,10 +409,12 @@ func (in Input) judge(k int) (breach, bool) {
 	if b, ok := in.breach(k, true); ok {
 		return b, true
 	}
+	// Devices sent the update after the wave finished (they joined late) are judged once they report.
 	c, wave := in.Progress[k].Counts, in.Waves[k]
-	need := Threshold(wave.SuccessThreshold, c.Total())
+	total := c.Total() - in.Progress[k].LatePending
+	need := Threshold(wave.SuccessThreshold, total)
 	why := fmt.Sprintf("wave %q: %d of %d devices succeeded or were skipped, %d needed (successThreshold %s)",
-		wave.Name, c.Succeeded+c.Skipped, c.Total(), need, wave.SuccessThreshold)
+		wave.Name, c.Succeeded+c.Skipped, total, need, wave.SuccessThreshold)
 	if c.Succeeded+c.Skipped < need {
 		return breach{ReasonSuccessThresholdNotMet, why, in.Policy.Action, policyRule}, true
 	}
@@ -517,12 +530,23 @@ func (in Input) moveOn(left WavePhase, why string) Step {
 		return Step{Action: None, Wave: k, Phase: PhaseProgressing, WavePhase: left, Reason: ReasonWaveInProgress,
 			Message: fmt.Sprintf("%s; waiting for %d devices that joined late and %d deferred by other campaigns", why, in.LatePending, in.Deferred)}
 	}
+	if k == len(in.Waves)-1 && in.Continuous && (in.Until.IsZero() || in.Now.Before(in.Until)) {
+		return Step{Action: None, Wave: k, Phase: PhaseWatching, WavePhase: left, Reason: ReasonWatching, RecheckAt: in.Until,
+			Message: why + "; every wave is done, and devices that join the fleet are sent the update" + untilText(in.Until)}
+	}
 	if k == len(in.Waves)-1 {
 		return Step{Action: Complete, Wave: k, Phase: PhaseCompleted, WavePhase: left, Reason: ReasonCompleted,
 			Message: why + "; every wave is done"}
 	}
 	return Step{Action: Advance, Wave: k, Phase: PhaseProgressing, WavePhase: left, Reason: ReasonWaveInProgress,
 		Message: fmt.Sprintf("%s; moving on to wave %q", why, in.Waves[k+1].Name)}
+}
+
+func untilText(until time.Time) string {
+	if until.IsZero() {
+		return ""
+	}
+	return " until " + until.UTC().Format(time.RFC3339)
 }
 
 func (in Input) aborted() Step {
@@ -540,7 +564,7 @@ func (in Input) aborted() Step {
 func (in Input) holdIfPaused(step Step) Step {
 	switch {
 	case !in.Paused:
-	case step.Phase == PhaseProgressing, step.Phase == PhaseSoaking, step.Phase == PhaseWaitingForApproval:
+	case step.Phase == PhaseProgressing, step.Phase == PhaseSoaking, step.Phase == PhaseWaitingForApproval, step.Phase == PhaseWatching:
 		step.Phase, step.Reason = PhasePaused, ReasonPausedBySpec
 		step.Message = "spec.paused holds the rollout; " + step.Message
 	}
