@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
 	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
 	"github.com/fleetwave/fleetwave/internal/pelion"
 	"github.com/fleetwave/fleetwave/internal/rollout"
@@ -113,12 +115,18 @@ func (rc remoteCampaigns) create(ctx context.Context, ref chunkRef, fleet pelion
 		DeviceFilter:   fleet.And(pelion.Filter{}.In("id", ids...)).String(),
 		RootManifestID: manifestID,
 	})
+	created := err == nil
 	if pelion.IsConflict(err) {
 		remote, err = rc.svc.FindCampaignByName(ctx, name)
 	}
 	if err != nil {
 		return serviceError("creating a remote campaign", err)
 	}
+	msg := "Adopted a remote campaign"
+	if created {
+		msg = "Created a remote campaign"
+	}
+	log.FromContext(ctx).Info(msg, "remoteCampaign", remote.Name, "remoteCampaignID", remote.ID, "devices", len(ids))
 	return rc.start(ctx, *remote)
 }
 
@@ -130,6 +138,7 @@ func (rc remoteCampaigns) start(ctx context.Context, remote pelion.Campaign) err
 	if err := rc.svc.StartCampaign(ctx, remote.ID); err != nil && !pelion.IsConflict(err) {
 		return serviceError("starting a remote campaign", err)
 	}
+	log.FromContext(ctx).Info("Started a remote campaign", "remoteCampaign", remote.Name, "remoteCampaignID", remote.ID)
 	return nil
 }
 
@@ -149,6 +158,7 @@ func (rc remoteCampaigns) stop(ctx context.Context, k int, before int32, drop bo
 			if err := rc.svc.DeleteCampaign(ctx, remote.ID); err != nil {
 				return serviceError("deleting a remote campaign never started", err)
 			}
+			log.FromContext(ctx).Info("Deleted a remote campaign never started", "remoteCampaign", remote.Name, "remoteCampaignID", remote.ID)
 			return nil
 		case remote.Phase == pelion.PhaseDraft:
 			return nil
@@ -160,6 +170,7 @@ func (rc remoteCampaigns) stop(ctx context.Context, k int, before int32, drop bo
 		if err := rc.svc.StopCampaign(ctx, remote.ID); err != nil && !pelion.IsConflict(err) && !pelion.IsNotFound(err) {
 			return serviceError("stopping a remote campaign", err)
 		}
+		log.FromContext(ctx).Info("Stopping a remote campaign", "remoteCampaign", remote.Name, "remoteCampaignID", remote.ID)
 		return nil
 	})
 	return settled, err

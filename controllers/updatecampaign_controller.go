@@ -206,6 +206,7 @@ func (r *UpdateCampaignReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1.Manifest{}, handler.EnqueueRequestsFromMapFunc(
 			referencing(r.Client, &v1.UpdateCampaignList{}, indexCampaignManifest))).
 		Named("updatecampaign").
+		WithLogConstructor(campaignLogger(mgr.GetLogger())).
 		Complete(r)
 }
 
