@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
 )
@@ -40,14 +36,21 @@ device counts, start, finish and soak times), the totals, the Ready, Progressing
 Stalled conditions, and the latest interventions of status.interventions: who approved, accepted,
 aborted or retried, when, and why.
 
-Without -w, status prints once and exits 0 whatever the campaign's state. With -w it watches the
-campaign and prints it again on every change until the campaign ends: exit 0 when it is Completed,
-non-zero with the reason when it is Aborted or Failed, and non-zero when --timeout passes first, so
-'status -w --timeout 30m' can gate a pipeline.`,
+With -w it follows the campaign until it ends. On a terminal it redraws one view in place: a
+progress bar per wave (succeeded, skipped, failed, timed out, updating, not started), the soak
+countdown, and under a wave that waits for a person why and the command to type; it fits the
+terminal's width, and NO_COLOR turns colour off. When the output is not a terminal (CI, a log, a
+pipe) it prints a line per change instead: time, phase, wave, the wave's counts, the fleet's
+devices done, and what a person can do. -o json and -o yaml print every version of the object.
+
+Exit status: without -w, 0 whenever the campaign was shown, whatever its state. With -w, 0 when the
+campaign is Completed, and 1 when it ends Aborted or Failed (the reason is printed), when
+--timeout passes first, when it is deleted, or on any error; so 'status -w --timeout 30m' can
+gate a pipeline.`,
 		Example: examples("status thermostat-fw-1.1.0 -n fleet\nstatus thermostat-fw-1.1.0 -n fleet -w --timeout 30m\nstatus thermostat-fw-1.1.0 -n fleet -o yaml"),
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			show, err := newCampaignPrinter(o.output, cmd.OutOrStdout())
+			view, err := newCampaignView(o.output, o.watch, cmd.OutOrStdout())
 			if err != nil {
 				return err
 			}
@@ -55,17 +58,17 @@ non-zero with the reason when it is Aborted or Failed, and non-zero when --timeo
 			if err != nil {
 				return err
 			}
-			return runStatus(cmd.Context(), c, key, o, show)
+			return runStatus(cmd.Context(), c, key, o, view)
 		},
 	}
 	o.kube.register(cmd.Flags())
 	cmd.Flags().BoolVarP(&o.watch, "watch", "w", false, "follow the campaign until it is Completed, Aborted or Failed")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 0, "give up after this long, with a non-zero exit (0: no limit)")
-	cmd.Flags().StringVarP(&o.output, "output", "o", "", "print the object as json or yaml instead of the table view")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "", "print the object as json or yaml instead of the table view or, with -w, the live view")
 	return cmd
 }
 
-func runStatus(ctx context.Context, c client.WithWatch, key client.ObjectKey, o statusOptions, show func(*v1.UpdateCampaign) error) error {
+func runStatus(ctx context.Context, c client.WithWatch, key client.ObjectKey, o statusOptions, view campaignView) error {
 	if o.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.timeout)
@@ -76,9 +79,9 @@ func runStatus(ctx context.Context, c client.WithWatch, key client.ObjectKey, o 
 		if err := c.Get(ctx, key, &uc); err != nil {
 			return campaignError("status", key, err)
 		}
-		return show(&uc)
+		return view.show(&uc)
 	}
-	err := followCampaign(ctx, c, key, show)
+	err := followCampaign(ctx, c, key, view)
 	if errors.Is(err, context.DeadlineExceeded) && o.timeout > 0 {
 		return fmt.Errorf("status updatecampaign %s: timed out after %s before the campaign ended", key, o.timeout)
 	}
@@ -89,14 +92,14 @@ func runStatus(ctx context.Context, c client.WithWatch, key client.ObjectKey, o 
 // campaign and watches it from the resourceVersion read; when the API server ends the watch (it
 // does after some minutes, or with 410 Gone when that version is too old) it reads and watches
 // again, so no change is missed and nothing polls.
-func followCampaign(ctx context.Context, c client.WithWatch, key client.ObjectKey, show func(*v1.UpdateCampaign) error) error {
+func followCampaign(ctx context.Context, c client.WithWatch, key client.ObjectKey, view campaignView) error {
 	shown := "" // the resourceVersion last shown: a new watch must not show it twice
 	showChange := func(uc *v1.UpdateCampaign) error {
 		if uc.ResourceVersion == shown {
 			return nil
 		}
 		shown = uc.ResourceVersion
-		return show(uc)
+		return view.show(uc)
 	}
 	for {
 		var uc v1.UpdateCampaign
@@ -116,7 +119,7 @@ func followCampaign(ctx context.Context, c client.WithWatch, key client.ObjectKe
 		if err != nil {
 			return campaignError("status", key, err)
 		}
-		ended, err := followEvents(ctx, key, w, showChange)
+		ended, err := followEvents(ctx, key, w, showChange, view)
 		w.Stop()
 		if ended {
 			return err
@@ -124,14 +127,18 @@ func followCampaign(ctx context.Context, c client.WithWatch, key client.ObjectKe
 	}
 }
 
-// followEvents shows each change a watch reports. It returns ended=true with the command's result
-// when the campaign ended, was deleted, or ctx is done, and ended=false when the watch must be set
-// up again.
-func followEvents(ctx context.Context, key client.ObjectKey, w watch.Interface, show func(*v1.UpdateCampaign) error) (ended bool, err error) {
+// followEvents shows each change a watch reports, and refreshes the view when time alone changes
+// it. It returns ended=true with the command's result when the campaign ended, was deleted, or ctx
+// is done, and ended=false when the watch must be set up again.
+func followEvents(ctx context.Context, key client.ObjectKey, w watch.Interface, show func(*v1.UpdateCampaign) error, view campaignView) (ended bool, err error) {
 	for {
 		select {
 		case <-ctx.Done():
 			return true, ctx.Err()
+		case now := <-view.ticks():
+			if err := view.refresh(now); err != nil {
+				return true, err
+			}
 		case event, open := <-w.ResultChan():
 			if !open {
 				return ctx.Err() != nil, ctx.Err()
@@ -183,66 +190,4 @@ func endReason(uc *v1.UpdateCampaign) string {
 		}
 	}
 	return "no reason given"
-}
-
-// newCampaignPrinter returns what shows a campaign each time status has a new version of it: the
-// table view, or the object as JSON or YAML. On a terminal the table view replaces the last one;
-// elsewhere versions follow one another, separated by a blank line (text) or "---" (YAML).
-func newCampaignPrinter(format string, out io.Writer) (func(*v1.UpdateCampaign) error, error) {
-	printed := 0
-	separate := func(sep string) string {
-		printed++
-		if printed == 1 {
-			return ""
-		}
-		return sep
-	}
-	switch format {
-	case "":
-		between := "\n"
-		if isTerminal(out) {
-			between = "\x1b[H\x1b[2J" // cursor home, clear screen
-		}
-		return func(uc *v1.UpdateCampaign) error {
-			_, err := fmt.Fprint(out, separate(between)+renderCampaign(uc, time.Now()))
-			return err
-		}, nil
-	case "json":
-		return func(uc *v1.UpdateCampaign) error {
-			data, err := json.MarshalIndent(forOutput(uc), "", "  ")
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(out, "%s\n", data)
-			return err
-		}, nil
-	case "yaml":
-		return func(uc *v1.UpdateCampaign) error {
-			data, err := yaml.Marshal(forOutput(uc))
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprint(out, separate("---\n")+string(data))
-			return err
-		}, nil
-	}
-	return nil, fmt.Errorf("-o %q: want json or yaml, or no -o for the table view", format)
-}
-
-// forOutput is the campaign as kubectl prints it: with its kind, without managedFields.
-func forOutput(uc *v1.UpdateCampaign) *v1.UpdateCampaign {
-	out := uc.DeepCopy()
-	out.APIVersion = v1.GroupVersion.String()
-	out.Kind = "UpdateCampaign"
-	out.ManagedFields = nil
-	return out
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	info, err := f.Stat()
-	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }
