@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -58,11 +59,41 @@ func renderCampaign(uc *v1.UpdateCampaign, now time.Time) string {
 	t := st.Totals
 	fmt.Fprintf(&b, "\nTotals: targeted %d, succeeded %d, failed %d, timed out %d, pending %d, skipped %d\n",
 		t.Targeted, t.Succeeded, t.Failed, t.TimedOut, t.Pending, t.Skipped)
+	if classes := classesText(t.Failures); classes != "" {
+		fmt.Fprintf(&b, "Failures by class: %s\n", classes)
+	}
+	if t.Deferred > 0 {
+		fmt.Fprintf(&b, "Deferred: %d devices another campaign holds; they are sent once it is done with them\n", t.Deferred)
+	}
+	if st.RolledForwardBy != "" {
+		fmt.Fprintf(&b, "Rolled forward by: updatecampaign %s\n", st.RolledForwardBy)
+	}
 
 	b.WriteString("\n")
 	writeConditions(&b, st.Conditions)
 	writeInterventions(&b, st.Interventions, now)
 	return b.String()
+}
+
+// classesText lists failed devices by class, most first: "release 3, network 1"; "" for none.
+func classesText(f *v1.FailureCounts) string {
+	if f == nil {
+		return ""
+	}
+	type classCount struct {
+		name string
+		n    int64
+	}
+	classes := []classCount{{"release", f.Release}, {"device", f.Device}, {"network", f.Network},
+		{"unconfirmed", f.Unconfirmed}, {"unknown", f.Unknown}}
+	slices.SortStableFunc(classes, func(a, b classCount) int { return cmp.Compare(b.n, a.n) })
+	var parts []string
+	for _, c := range classes {
+		if c.n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", c.name, c.n))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // phaseText is status.phase, or says that the controller has not written one yet.

@@ -272,3 +272,26 @@ current-context: ops
 		t.Errorf("connect with an unknown context: error %v, want one naming the context", err)
 	}
 }
+
+func TestRenderShowsFailureClassesDeferralAndRollForward(t *testing.T) {
+	uc := fourWaves()
+	uc.Status.Phase = v1.CampaignFailed
+	uc.Status.Waves = []v1.WaveStatus{{Name: "canary", Phase: v1.WaveFailed, DeviceCounts: v1.DeviceCounts{
+		Targeted: 10, Succeeded: 6, Failed: 4, Deferred: 2, Failures: &v1.FailureCounts{Release: 1, Network: 3}}}}
+	uc.Status.Totals = uc.Status.Waves[0].DeviceCounts
+	uc.Status.RolledForwardBy = "thermostat-fw-1.1.0-rollforward"
+	out := renderCampaign(uc, time.Now())
+	for _, want := range []string{
+		"Failures by class: network 3, release 1\n",
+		"Deferred: 2 devices another campaign holds",
+		"Rolled forward by: updatecampaign thermostat-fw-1.1.0-rollforward\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status does not say %q:\n%s", want, out)
+		}
+	}
+	notes := strings.Join(failuresNote(waveRows(uc)[0], time.Now()), " ") + " " + strings.Join(deferredNote(waveRows(uc)[0], time.Now()), " ")
+	if notes != "4 failed (network 3, release 1) 2 deferred" {
+		t.Errorf("wave notes %q", notes)
+	}
+}

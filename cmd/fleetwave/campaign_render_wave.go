@@ -106,7 +106,7 @@ func wavePhaseStyle(phase v1.WavePhase) style {
 // waveNotes are what the state of a wave says after its phase, most needed first, each nothing when
 // it has nothing to say. A new fact about a wave is one more function here.
 var waveNotes = []func(r waveRow, now time.Time) []string{
-	soakNote, acceptedNote, failuresNote, approvalNote, attemptNote,
+	soakNote, acceptedNote, failuresNote, deferredNote, approvalNote, attemptNote,
 }
 
 // soakNote counts down the soak of a soaking wave.
@@ -140,12 +140,24 @@ func failuresNote(r waveRow, _ time.Time) []string {
 	c := r.counts()
 	var notes []string
 	if c.Failed > 0 {
-		notes = append(notes, fmt.Sprintf("%d failed", c.Failed))
+		failed := fmt.Sprintf("%d failed", c.Failed)
+		if classes := classesText(c.Failures); classes != "" {
+			failed += " (" + classes + ")"
+		}
+		notes = append(notes, failed)
 	}
 	if c.TimedOut > 0 {
 		notes = append(notes, fmt.Sprintf("%d timed out", c.TimedOut))
 	}
 	return notes
+}
+
+// deferredNote counts the wave's devices another campaign holds.
+func deferredNote(r waveRow, _ time.Time) []string {
+	if n := r.counts().Deferred; n > 0 {
+		return []string{fmt.Sprintf("%d deferred", n)}
+	}
+	return nil
 }
 
 func attemptNote(r waveRow, _ time.Time) []string {
