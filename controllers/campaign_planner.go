@@ -45,6 +45,41 @@ func plannerSpec(spec v1.UpdateCampaignSpec) ([]rollout.Wave, rollout.Policy, er
 	return waves, policy, nil
 }
 
+// plannerSchedule translates spec.schedule; the zero Schedule, always open, without one.
+func plannerSchedule(spec *v1.Schedule) (rollout.Schedule, error) {
+	var sched rollout.Schedule
+	if spec == nil {
+		return sched, nil
+	}
+	if spec.StartAfter != nil {
+		sched.StartAfter = spec.StartAfter.Time
+	}
+	for i, w := range spec.Windows {
+		window, err := rollout.ParseWindow(w.Start, w.Duration.Duration, w.TimeZone)
+		if err != nil {
+			return sched, stalled(v1.ReasonInvalidSpec, "spec.schedule.windows[%d]: %v", i, err)
+		}
+		sched.Windows = append(sched.Windows, window)
+	}
+	return sched, nil
+}
+
+// windowStatus is status.window: what the schedule says now; nil without a schedule.
+func windowStatus(spec *v1.Schedule, sched rollout.Schedule, now time.Time) *v1.WindowStatus {
+	if spec == nil {
+		return nil
+	}
+	at := sched.At(now)
+	st := &v1.WindowStatus{Open: at.Open}
+	if !at.Opens.IsZero() {
+		st.OpensAt = &metav1.Time{Time: at.Opens.Truncate(time.Second)}
+	}
+	if !at.Closes.IsZero() {
+		st.ClosesAt = &metav1.Time{Time: at.Closes.Truncate(time.Second)}
+	}
+	return st
+}
+
 var halts = map[v1.FailureAction]rollout.Halt{
 	v1.FailureActionPause: rollout.HaltPause, v1.FailureActionAbort: rollout.HaltAbort,
 	v1.FailureActionRollForward: rollout.HaltRollForward,
@@ -226,7 +261,7 @@ func anyWaveRunning(uc *v1.UpdateCampaign) bool {
 
 // recordStep writes the planner's verdict into status and conditions.
 func recordStep(uc *v1.UpdateCampaign, step rollout.Step, now time.Time) {
-	uc.Status.Phase = v1.CampaignPhase(step.Phase)
+	recordPhase(uc, step)
 	if k := step.Wave; k >= 0 && k < len(uc.Status.Waves) {
 		w := &uc.Status.Waves[k]
 		if step.WavePhase != "" {
@@ -237,7 +272,6 @@ func recordStep(uc *v1.UpdateCampaign, step rollout.Step, now time.Time) {
 			w.SoakUntil = &soakEnd
 		}
 	}
-	uc.Status.Progress = fmt.Sprintf("%d/%d", min(int(uc.Status.CurrentWave)+1, len(uc.Spec.Waves)), len(uc.Spec.Waves))
 	uc.Status.Totals = v1.DeviceCounts{}
 	for _, w := range uc.Status.Waves {
 		addCounts(&uc.Status.Totals, w.DeviceCounts)
@@ -247,6 +281,12 @@ func recordStep(uc *v1.UpdateCampaign, step rollout.Step, now time.Time) {
 		t := metav1.NewTime(now)
 		uc.Status.CompletedAt = &t
 	}
+}
+
+// recordPhase records the campaign's phase and progress from a step.
+func recordPhase(uc *v1.UpdateCampaign, step rollout.Step) {
+	uc.Status.Phase = v1.CampaignPhase(step.Phase)
+	uc.Status.Progress = fmt.Sprintf("%d/%d", min(int(uc.Status.CurrentWave)+1, len(uc.Spec.Waves)), len(uc.Spec.Waves))
 }
 
 // recordConditions sets Ready, Progressing and Paused (and Reconciling or Stalled) for the phase.
@@ -260,6 +300,8 @@ func recordConditions(uc *v1.UpdateCampaign, step rollout.Step, now time.Time) {
 	case v1.CampaignPaused, v1.CampaignWaitingForApproval:
 		markHeld(uc, now, step.Reason, step.Message)
 		paused = true
+	case v1.CampaignScheduled:
+		markHeld(uc, now, step.Reason, step.Message)
 	default:
 		markProgressing(uc, now, step.Reason, step.Message)
 		progressing = metav1.ConditionTrue

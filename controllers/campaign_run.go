@@ -36,6 +36,7 @@ type campaignRun struct {
 	digest   string               // the payload digest devices run once updated
 	waves    []rollout.Wave
 	policy   rollout.Policy
+	schedule rollout.Schedule
 	plan     rollout.Plan
 	planHash string
 }
@@ -53,10 +54,14 @@ func (r *UpdateCampaignReconciler) newCampaignRun(uc *v1.UpdateCampaign, mf *v1.
 	if err != nil {
 		return nil, err
 	}
+	schedule, err := plannerSchedule(uc.Spec.Schedule)
+	if err != nil {
+		return nil, err
+	}
 	run := &campaignRun{
 		uc: uc, mf: mf, svc: svc, remote: remoteCampaigns{svc: svc, uc: uc}, status: status,
 		recorder: r.Recorder, now: r.Clock.Now, perChunk: r.DevicesPerRemoteCampaign,
-		fleet: fleet, digest: hex.EncodeToString(summary.PayloadDigest), waves: waves, policy: policy,
+		fleet: fleet, digest: hex.EncodeToString(summary.PayloadDigest), waves: waves, policy: policy, schedule: schedule,
 		planHash: specHash(uc.Spec, mf.Status.ManifestID),
 	}
 	if c := uc.Spec.Confirmation; c != nil {
@@ -69,6 +74,20 @@ func (r *UpdateCampaignReconciler) newCampaignRun(uc *v1.UpdateCampaign, mf *v1.
 		return nil, err
 	}
 	return run, nil
+}
+
+// input is the planner's view of the campaign now.
+func (run *campaignRun) input(now time.Time) rollout.Input {
+	in := plannerInput(run.uc, run.waves, run.policy, run.plan, now)
+	in.Schedule = run.schedule
+	in.StopAtWindowEnd = run.uc.Spec.Schedule != nil && run.uc.Spec.Schedule.EndBehavior == v1.WindowEndStop
+	return in
+}
+
+// mayTarget says whether the schedule lets devices be sent the update now: new targeting (devices
+// that joined late, deferred ones) waits for a window as wave starts do.
+func (run *campaignRun) mayTarget() bool {
+	return run.schedule.At(run.now()).Open
 }
 
 // defaultConfirmTimeout is spec.confirmation.confirmTimeout's schema default, for an object stored

@@ -202,8 +202,10 @@ func (run *campaignRun) finishWave(ctx context.Context, k int, timedOut bool) er
 		w.TimedOut += w.Pending
 		w.Pending = 0
 	}
-	if err := run.sendLateDevices(ctx, k); err != nil {
-		return err
+	if run.mayTarget() {
+		if err := run.sendLateDevices(ctx, k); err != nil {
+			return err
+		}
 	}
 	if w.Pending > 0 && !timedOut {
 		return nil
@@ -274,7 +276,7 @@ func (run *campaignRun) sendLateDevices(ctx context.Context, k int) error {
 // per reconcile while there are any (the campaign is polled meanwhile).
 func (run *campaignRun) sendDeferred(ctx context.Context) error {
 	st := &run.uc.Status
-	if st.Totals.Deferred == 0 || st.Phase.IsFinal() || st.Abort {
+	if st.Totals.Deferred == 0 || st.Phase.IsFinal() || st.Abort || !run.mayTarget() {
 		return nil
 	}
 	last := -1

@@ -256,6 +256,8 @@ type operatorOptions struct {
 	onStart func(cancel context.CancelFunc)
 	// images replaces the image source settings; without it the operator gets testImageSources.
 	images *controllers.Options
+	// clock replaces the real clock.
+	clock clock.PassiveClock
 }
 
 // testImageSources are the image source settings of a test operator: the operator's own client and
@@ -279,6 +281,9 @@ func startOperator(t *testing.T, ns string, opts operatorOptions) *operator {
 	if opts.images == nil {
 		opts.images = testImageSources(t)
 	}
+	if opts.clock == nil {
+		opts.clock = clock.RealClock{}
+	}
 	logs := &logBuffer{}
 	mgr, err := ctrl.NewManager(env.Config, managerOptions(logs, []string{ns}, false))
 	if err != nil {
@@ -286,7 +291,7 @@ func startOperator(t *testing.T, ns string, opts operatorOptions) *operator {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := controllers.Setup(ctx, mgr, controllers.Options{
-		Service: opts.service, Clock: clock.RealClock{}, ImageHTTPClient: opts.images.ImageHTTPClient,
+		Service: opts.service, Clock: opts.clock, ImageHTTPClient: opts.images.ImageHTTPClient,
 		MaxImageSize: opts.images.MaxImageSize, ImageDownloadTimeout: opts.images.ImageDownloadTimeout, ImageSpoolDir: opts.images.ImageSpoolDir,
 		PollInterval: 200 * time.Millisecond, DevicesPerRemoteCampaign: 10,
 	}); err != nil {

@@ -95,22 +95,26 @@ func (r *UpdateCampaignReconciler) reconcileRollout(ctx context.Context, uc *v1.
 		if err := run.timeOutLateDevices(ctx); err != nil {
 			return ctrl.Result{}, err
 		}
-		if step, err = rollout.Next(plannerInput(uc, run.waves, run.policy, run.plan, r.Clock.Now())); err != nil {
+		if step, err = rollout.Next(run.input(r.Clock.Now())); err != nil {
 			return ctrl.Result{}, stalled(v1.ReasonInvalidSpec, "%v", err)
 		}
 		more, err := run.carryOut(ctx, step)
 		if err != nil {
+			// Steps already carried out (an accepted wave left, say) stay recorded with the phase
+			// they led to, not the one before them; the failed step is tried again.
+			recordPhase(uc, step)
 			return ctrl.Result{}, err
 		}
 		if !more {
 			break
 		}
 	}
-	if step.Phase == rollout.PhaseWatching {
+	if step.Phase == rollout.PhaseWatching && run.mayTarget() {
 		if err := run.sendLateDevices(ctx, len(uc.Status.Waves)-1); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
+	uc.Status.Window = windowStatus(uc.Spec.Schedule, run.schedule, r.Clock.Now())
 	blocked := false
 	if step.RollForward {
 		var note string

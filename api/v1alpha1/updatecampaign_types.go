@@ -53,6 +53,79 @@ type UpdateCampaignSpec struct {
 	// running the new payload, not as soon as it reports success.
 	// +optional
 	Confirmation *Confirmation `json:"confirmation,omitempty"`
+
+	// schedule says when waves may start: not before startAfter, and only inside a maintenance window
+	// when windows are given. Devices that join late or were deferred are sent the update inside the
+	// schedule too. Without it, any time.
+	// +optional
+	Schedule *Schedule `json:"schedule,omitempty"`
+}
+
+// Schedule is when a campaign may start waves and send devices the update.
+type Schedule struct {
+	// startAfter: no wave starts before this time (RFC 3339, such as "2026-12-24T22:00:00Z").
+	// +optional
+	StartAfter *metav1.Time `json:"startAfter,omitempty"`
+
+	// windows are recurring maintenance windows: a wave starts only while one is open. Windows that
+	// overlap or touch count as one.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=8
+	Windows []MaintenanceWindow `json:"windows,omitempty"`
+
+	// endBehavior is what a window's end does to a wave still running: Hold lets the devices already
+	// updating finish (nothing new is sent until the next window); Stop stops the wave's remote
+	// campaigns at once and counts its pending devices as timed out, so the wave's gate is judged then.
+	// +optional
+	// +kubebuilder:default=Hold
+	EndBehavior WindowEndBehavior `json:"endBehavior,omitempty"`
+}
+
+// WindowEndBehavior is what the end of a maintenance window does to a running wave.
+// +kubebuilder:validation:Enum=Hold;Stop
+type WindowEndBehavior string
+
+// Window end behaviors.
+const (
+	WindowEndHold WindowEndBehavior = "Hold"
+	WindowEndStop WindowEndBehavior = "Stop"
+)
+
+// MaintenanceWindow opens at each time its cron expression names, in its time zone, for duration.
+type MaintenanceWindow struct {
+	// start is a 5-field cron expression, "minute hour day-of-month month day-of-week", such as
+	// "0 1 * * MON-FRI" (01:00 on weekdays). A start at a local time that a daylight-saving change
+	// skips happens once, right after the change; one that a change repeats, once, the first time.
+	// +required
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^\S+( +\S+){4}$`
+	Start string `json:"start"`
+
+	// duration the window stays open, in real time, up to 168h.
+	// +required
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s') && duration(self) <= duration('168h')",message="duration must be a positive duration of at most 168h"
+	Duration metav1.Duration `json:"duration"`
+
+	// timeZone is the IANA time zone start is read in, such as "Europe/Berlin" or "UTC".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	TimeZone string `json:"timeZone"`
+}
+
+// WindowStatus is what the schedule says now.
+type WindowStatus struct {
+	// open: a wave may start now.
+	Open bool `json:"open"`
+	// opensAt is when the schedule next opens, while it is closed.
+	// +optional
+	OpensAt *metav1.Time `json:"opensAt,omitempty"`
+	// closesAt is when the schedule next closes, while it is open (unset: not within 8 days).
+	// +optional
+	ClosesAt *metav1.Time `json:"closesAt,omitempty"`
 }
 
 // CampaignTarget narrows which devices a campaign may reach.
@@ -283,7 +356,7 @@ type Confirmation struct {
 }
 
 // CampaignPhase is a one-word summary of where a campaign is, derived from its conditions.
-// +kubebuilder:validation:Enum=Pending;WaitingForApproval;Progressing;Soaking;Paused;Watching;Completed;Aborted;Failed
+// +kubebuilder:validation:Enum=Pending;Scheduled;WaitingForApproval;Progressing;Soaking;Paused;Watching;Completed;Aborted;Failed
 type CampaignPhase string
 
 // Campaign phases. Pending: planning or waiting for the Manifest. WaitingForApproval: the next wave
@@ -291,7 +364,9 @@ type CampaignPhase string
 // its soak runs. Paused: held by spec.paused or the failure policy. Completed, Aborted and Failed are
 // final.
 const (
-	CampaignPending            CampaignPhase = "Pending"
+	CampaignPending CampaignPhase = "Pending"
+	// CampaignScheduled: the next wave waits for spec.schedule (startAfter, or a maintenance window).
+	CampaignScheduled          CampaignPhase = "Scheduled"
 	CampaignWaitingForApproval CampaignPhase = "WaitingForApproval"
 	CampaignProgressing        CampaignPhase = "Progressing"
 	CampaignSoaking            CampaignPhase = "Soaking"
@@ -550,6 +625,10 @@ type UpdateCampaignStatus struct {
 	// completedAt is when the campaign reached Completed, Aborted or Failed.
 	// +optional
 	CompletedAt *metav1.Time `json:"completedAt,omitempty"`
+
+	// window is what spec.schedule says now: open, or when it opens next.
+	// +optional
+	Window *WindowStatus `json:"window,omitempty"`
 
 	// rolledForwardBy names the UpdateCampaign this one created to roll its devices forward to a
 	// known-good release when its failure policy tripped.

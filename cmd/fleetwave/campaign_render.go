@@ -44,6 +44,9 @@ func renderCampaign(uc *v1.UpdateCampaign, now time.Time) string {
 	if uc.Spec.Paused {
 		field("Paused", "spec.paused is true")
 	}
+	if window := windowText(uc, now); window != "" {
+		field("Window", window)
+	}
 	if requests := requestsText(st); requests != "" {
 		field("Requested", requests)
 	}
@@ -73,6 +76,27 @@ func renderCampaign(uc *v1.UpdateCampaign, now time.Time) string {
 	writeConditions(&b, st.Conditions)
 	writeInterventions(&b, st.Interventions, now)
 	return b.String()
+}
+
+// windowText says what spec.schedule allows now: "open, closes in 1h58m (03:00 UTC)" or "closed, opens
+// in 3h (...)"; "" without a schedule.
+func windowText(uc *v1.UpdateCampaign, now time.Time) string {
+	w := uc.Status.Window
+	if uc.Spec.Schedule == nil || w == nil {
+		return ""
+	}
+	at := func(t *metav1.Time) string {
+		return fmt.Sprintf("in %s (%s)", duration.HumanDuration(t.Sub(now)), t.UTC().Format(time.RFC3339))
+	}
+	switch {
+	case w.Open && w.ClosesAt != nil:
+		return "open, closes " + at(w.ClosesAt)
+	case w.Open:
+		return "open"
+	case w.OpensAt != nil:
+		return "closed, opens " + at(w.OpensAt)
+	}
+	return "closed, and no window ever opens"
 }
 
 // classesText lists failed devices by class, most first: "release 3, network 1"; "" for none.

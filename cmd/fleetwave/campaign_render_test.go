@@ -295,3 +295,17 @@ func TestRenderShowsFailureClassesDeferralAndRollForward(t *testing.T) {
 		t.Errorf("wave notes %q", notes)
 	}
 }
+
+func TestRenderShowsTheWindow(t *testing.T) {
+	now := time.Date(2026, 12, 1, 22, 0, 0, 0, time.UTC)
+	uc := fourWaves()
+	uc.Spec.Schedule = &v1.Schedule{}
+	uc.Status.Window = &v1.WindowStatus{OpensAt: &metav1.Time{Time: now.Add(3 * time.Hour)}}
+	if out := renderCampaign(uc, now); !strings.Contains(out, "closed, opens in 3h (2026-12-02T01:00:00Z)") {
+		t.Errorf("status of a closed schedule:\n%s", out)
+	}
+	uc.Status.Window = &v1.WindowStatus{Open: true, ClosesAt: &metav1.Time{Time: now.Add(90 * time.Minute)}}
+	if out := renderCampaign(uc, now); !strings.Contains(out, "open, closes in 90m (2026-12-01T23:30:00Z)") {
+		t.Errorf("status of an open schedule:\n%s", out)
+	}
+}

@@ -146,7 +146,12 @@ type Input struct {
 	// devices that join, until Until (zero: until it is deleted), instead of completing.
 	Continuous bool
 	Until      time.Time
-	Now        time.Time
+	// Schedule says when waves may start (the zero Schedule: always). A wave already running when the
+	// schedule closes goes on (its devices finish), unless StopAtWindowEnd: then it finishes at once,
+	// its remote campaigns stopped and its pending devices counted as timed out.
+	Schedule        Schedule
+	StopAtWindowEnd bool
+	Now             time.Time
 }
 
 // Action is what the controller carries out, records, and then calls Next again for.
@@ -204,6 +209,9 @@ const (
 	// PhaseWatching: every wave of a continuous campaign passed; devices that join the fleet are sent
 	// the update in follow-up chunks of their wave.
 	PhaseWatching Phase = "Watching"
+	// PhaseScheduled: the next wave (or retry) may start, but the schedule is closed: before
+	// startAfter, or outside every maintenance window.
+	PhaseScheduled Phase = "Scheduled"
 	// PhaseAborted: a person aborted the campaign. Final while status.abort is set.
 	PhaseAborted Phase = "Aborted"
 	// PhaseFailed: the Abort failure policy stopped the campaign. Final, except for a retry.
@@ -245,6 +253,8 @@ const (
 	ReasonAborted                = "Aborted"
 	ReasonCompleted              = "Completed"
 	ReasonWatching               = "Watching"
+	ReasonOutsideWindow          = "OutsideMaintenanceWindow"
+	ReasonWindowClosed           = "MaintenanceWindowClosed"
 )
 
 // Step is Next's decision.
@@ -353,6 +363,13 @@ func (in Input) waveRunning() Step {
 	k, name := in.Current, in.Waves[in.Current].Name
 	w := in.Progress[k]
 	deadline := in.deviceDeadline(w)
+	var window WindowState
+	if in.StopAtWindowEnd {
+		window = in.Schedule.At(in.Now)
+		if window.Open && !window.Closes.IsZero() && (deadline.IsZero() || window.Closes.Before(deadline)) {
+			deadline = window.Closes // time alone ends the wave there
+		}
+	}
 	running := Step{Action: None, Wave: k, Phase: PhaseProgressing, WavePhase: WaveProgressing, Reason: ReasonWaveInProgress, RecheckAt: deadline}
 	switch {
 	case w.Counts.Pending <= 0:
@@ -362,6 +379,11 @@ func (in Input) waveRunning() Step {
 		running.Action, running.RecheckAt, running.TimedOut = FinishWave, time.Time{}, true
 		running.Message = fmt.Sprintf("wave %q: the device timeout of %s passed; %d pending devices count as timed out",
 			name, in.Policy.DeviceTimeout, w.Counts.Pending)
+	case in.StopAtWindowEnd && !window.Open:
+		running.Action, running.RecheckAt, running.TimedOut = FinishWave, time.Time{}, true
+		running.Reason = ReasonWindowClosed
+		running.Message = fmt.Sprintf("wave %q: the maintenance window closed (endBehavior Stop); %d pending devices count as timed out",
+			name, w.Counts.Pending)
 	default:
 		if b, ok := in.breach(k, false); ok {
 			return in.halt(WaveProgressing, b, deadline)
@@ -514,11 +536,16 @@ func (in Input) halt(wavePhase WavePhase, b breach, recheckAt time.Time) Step {
 		Message: fmt.Sprintf("%s; paused (%s Pause): %s", b.why, b.by, then)}
 }
 
-// start starts the current wave, unless spec.paused holds it, where it stays in its resting phase.
+// start starts the current wave, unless spec.paused or a closed schedule holds it, where it stays in
+// its resting phase.
 func (in Input) start(resting WavePhase, why string) Step {
 	if in.Paused {
 		return Step{Action: None, Wave: in.Current, Phase: PhasePaused, WavePhase: resting, Reason: ReasonPausedBySpec,
 			Message: fmt.Sprintf("spec.paused holds the rollout; when resumed, %s", why)}
+	}
+	if w := in.Schedule.At(in.Now); !w.Open {
+		return Step{Action: None, Wave: in.Current, Phase: PhaseScheduled, WavePhase: resting, Reason: ReasonOutsideWindow,
+			RecheckAt: w.Opens, Message: fmt.Sprintf("the schedule is closed %s; then, %s", opensText(w.Opens), why)}
 	}
 	return Step{Action: StartWave, Wave: in.Current, Phase: PhaseProgressing, WavePhase: WaveProgressing, Reason: ReasonWaveInProgress, Message: why}
 }
@@ -540,6 +567,13 @@ func (in Input) moveOn(left WavePhase, why string) Step {
 	}
 	return Step{Action: Advance, Wave: k, Phase: PhaseProgressing, WavePhase: left, Reason: ReasonWaveInProgress,
 		Message: fmt.Sprintf("%s; moving on to wave %q", why, in.Waves[k+1].Name)}
+}
+
+func opensText(opens time.Time) string {
+	if opens.IsZero() {
+		return "and no maintenance window ever opens"
+	}
+	return "until " + opens.UTC().Format(time.RFC3339)
 }
 
 func untilText(until time.Time) string {

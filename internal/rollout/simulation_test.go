@@ -62,6 +62,8 @@ type simulation struct {
 	wakeAt time.Time
 	// person may change the input after a None step, as people do between reconciles.
 	person func(*simulation, Step) bool
+	// observeStep, when set, sees every step before it is carried out.
+	observeStep func(Step)
 }
 
 func newSimulation(t *testing.T, profile fleetProfile, waves []Wave, policy Policy, maxDevices int64) *simulation {
@@ -116,6 +118,9 @@ func (s *simulation) run() Step {
 		}
 		s.log = append(s.log, fmt.Sprintf("%s %s wave %d: %s %s (%s)", s.in.Now.Format(time.TimeOnly), step.Action, step.Wave, step.Phase, step.Reason, step.Message))
 		s.check(step)
+		if s.observeStep != nil {
+			s.observeStep(step)
+		}
 		switch step.Action {
 		case StartWave:
 			s.start(step.Wave)
