@@ -64,6 +64,22 @@ func plannerSchedule(spec *v1.Schedule) (rollout.Schedule, error) {
 	return sched, nil
 }
 
+// plannerRate translates spec.rate; the zero Rate, no limit, without one.
+func plannerRate(spec *v1.Rate) (rollout.Rate, error) {
+	if spec == nil {
+		return rollout.Rate{}, nil
+	}
+	r := rollout.Rate{PerMinute: int64(spec.MaxDevicesPerMinute)}
+	if ramp := spec.Ramp; ramp != nil {
+		factor, err := strconv.ParseFloat(ramp.IncrementFactor, 64)
+		if err != nil {
+			return r, stalled(v1.ReasonInvalidSpec, "spec.rate.ramp.incrementFactor: %v", err)
+		}
+		r.Base, r.Factor, r.RaiseAfter = int64(ramp.BaseRatePerMinute), factor, int64(ramp.RaiseAfterSucceeded)
+	}
+	return r, nil
+}
+
 // windowStatus is status.window: what the schedule says now; nil without a schedule.
 func windowStatus(spec *v1.Schedule, sched rollout.Schedule, now time.Time) *v1.WindowStatus {
 	if spec == nil {
@@ -215,10 +231,14 @@ func plannerInput(uc *v1.UpdateCampaign, waves []rollout.Wave, policy rollout.Po
 			Finished: w.FinishedAt != nil,
 			Attempt:  w.Attempt,
 			Counts: rollout.Counts{Targeted: w.Targeted, Succeeded: w.Succeeded, Failed: w.Failed,
-				TimedOut: w.TimedOut, Pending: w.Pending, Skipped: w.Skipped, Failures: classCounts(w.Failures), Deferred: w.Deferred},
+				TimedOut: w.TimedOut, Pending: w.Pending, Skipped: w.Skipped, Failures: classCounts(w.Failures), Deferred: w.Deferred,
+				Queued: w.Queued},
 		}
 		if w.StartedAt != nil {
 			in.Progress[i].StartedAt = w.StartedAt.Time
+		}
+		if w.SentAt != nil {
+			in.Progress[i].LastSentAt = w.SentAt.Time
 		}
 		if w.FinishedAt != nil {
 			in.Progress[i].FinishedAt = w.FinishedAt.Time
@@ -322,6 +342,7 @@ func addCounts(sum *v1.DeviceCounts, c v1.DeviceCounts) {
 	sum.Pending += c.Pending
 	sum.Skipped += c.Skipped
 	sum.Deferred += c.Deferred
+	sum.Queued += c.Queued
 	byClass := classCounts(sum.Failures)
 	byClass.Add(classCounts(c.Failures))
 	sum.Failures = failureCounts(byClass)

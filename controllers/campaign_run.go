@@ -37,6 +37,7 @@ type campaignRun struct {
 	waves    []rollout.Wave
 	policy   rollout.Policy
 	schedule rollout.Schedule
+	rate     rollout.Rate
 	plan     rollout.Plan
 	planHash string
 }
@@ -58,10 +59,14 @@ func (r *UpdateCampaignReconciler) newCampaignRun(uc *v1.UpdateCampaign, mf *v1.
 	if err != nil {
 		return nil, err
 	}
+	rate, err := plannerRate(uc.Spec.Rate)
+	if err != nil {
+		return nil, err
+	}
 	run := &campaignRun{
 		uc: uc, mf: mf, svc: svc, remote: remoteCampaigns{svc: svc, uc: uc}, status: status,
 		recorder: r.Recorder, now: r.Clock.Now, perChunk: r.DevicesPerRemoteCampaign,
-		fleet: fleet, digest: hex.EncodeToString(summary.PayloadDigest), waves: waves, policy: policy, schedule: schedule,
+		fleet: fleet, digest: hex.EncodeToString(summary.PayloadDigest), waves: waves, policy: policy, schedule: schedule, rate: rate,
 		planHash: specHash(uc.Spec, mf.Status.ManifestID),
 	}
 	if c := uc.Spec.Confirmation; c != nil {

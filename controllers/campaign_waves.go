@@ -3,9 +3,11 @@ package controllers
 import (
 	"context"
 	"maps"
+	"math"
 	"slices"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
@@ -84,9 +86,44 @@ func (run *campaignRun) waveChunks(k int) (rollout.Chunks, error) {
 	return chunks, nil
 }
 
-// sendWave creates the remote campaigns of wave k's chunks, adopting those that exist, and records
-// the wave as started.
+// sendWave creates the remote campaigns of wave k's chunks (as many as spec.rate allows now),
+// adopting those that exist, and records the wave as started.
 func (run *campaignRun) sendWave(ctx context.Context, k int) error {
+	w := &run.uc.Status.Waves[k]
+	if err := run.sendWaveDevices(ctx, k); err != nil {
+		return err
+	}
+	w.Phase, w.StartedAt = v1.WaveProgressing, run.timestamp()
+	if err := run.observeWave(ctx, k); err != nil {
+		return err
+	}
+	run.event(v1.EventWaveStarted, "Start", "Wave %s started: %d devices sent the update, %d already updated, %d deferred (another campaign pins them), %d queued (spec.rate)",
+		w.Name, w.Targeted, w.AlreadyUpdated, w.Deferred, w.Queued)
+	log.FromContext(ctx).Info("Started a wave", "wave", w.Name, "attempt", w.Attempt, "devices", w.Targeted, "remoteCampaigns", w.RemoteCampaigns)
+	return nil
+}
+
+// sendQueued sends the current wave's queued devices a tick's worth at a time, when spec.rate lets a
+// tick go and the schedule is open.
+func (run *campaignRun) sendQueued(ctx context.Context) error {
+	k := int(run.uc.Status.CurrentWave)
+	w := &run.uc.Status.Waves[k]
+	if w.Queued == 0 || w.StartedAt == nil || w.FinishedAt != nil || run.uc.Status.Abort || run.uc.Spec.Paused || !run.mayTarget() {
+		return nil
+	}
+	if due, _ := run.rate.Due(timeOf(w.SentAt), run.now()); !due {
+		return nil
+	}
+	if err := run.sendWaveDevices(ctx, k); err != nil {
+		return err
+	}
+	return run.observeWave(ctx, k)
+}
+
+// sendWaveDevices walks the fleet for wave k's devices that need the update and that no remote
+// campaign of its attempt pins, and sends a tick's worth of them (all without spec.rate); it records
+// those already updated, deferred and left queued.
+func (run *campaignRun) sendWaveDevices(ctx context.Context, k int) error {
 	w := &run.uc.Status.Waves[k]
 	chunks, err := run.waveChunks(k)
 	if err != nil {
@@ -105,33 +142,37 @@ func (run *campaignRun) sendWave(ctx context.Context, k int) error {
 	if err != nil {
 		return err
 	}
-	_, deferred, err := run.sendUnpinned(ctx, k, w.Attempt, unsent, updated)
+	sent, err := run.sendUnpinned(ctx, k, w.Attempt, unsent, updated, run.rate.PerTick(w.Succeeded))
 	if err != nil {
 		return err
 	}
-	w.Deferred = deferred
+	w.Deferred, w.Queued = sent.deferred, sent.queued
+	if run.rate.Limited() {
+		w.SentAt = run.timestamp()
+	}
 	w.AlreadyUpdated = 0
 	for _, ids := range updated {
 		w.AlreadyUpdated += int64(len(ids))
 	}
-	w.Phase, w.StartedAt = v1.WaveProgressing, run.timestamp()
-	if err := run.observeWave(ctx, k); err != nil {
-		return err
-	}
-	run.event(v1.EventWaveStarted, "Start", "Wave %s started: %d devices sent the update, %d already updated, %d deferred (another campaign pins them)",
-		w.Name, w.Targeted, w.AlreadyUpdated, w.Deferred)
-	log.FromContext(ctx).Info("Started a wave", "wave", w.Name, "attempt", w.Attempt, "devices", w.Targeted, "remoteCampaigns", w.RemoteCampaigns)
 	return nil
+}
+
+func timeOf(t *metav1.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.Time
 }
 
 // sendUnpinned sends the update to the devices of wave k, by chunk, that no remote campaign of the
 // attempt pins yet: in the chunk's main campaign if it has none, else in its next follow-up. Pinned
 // devices are dropped from unsent and from also (devices not to send, such as those already updated),
 // and remote campaigns a crash left in draft are started. Devices another campaign pins are deferred
-// (the overlap guard). It returns how many devices it sent and how many it deferred.
-func (run *campaignRun) sendUnpinned(ctx context.Context, k int, attempt int32, unsent, also map[int][]string) (sent, deferred int64, err error) {
+// (the overlap guard); beyond limit devices sent, the rest are queued. It returns the counts.
+func (run *campaignRun) sendUnpinned(ctx context.Context, k int, attempt int32, unsent, also map[int][]string, limit int64) (sendCounts, error) {
+	var out sendCounts
 	nextFollowUp := map[int]int{} // by chunk: absent, no campaign yet; else the next follow-up's index
-	err = run.remote.each(ctx, k, func(remote pelion.Campaign, ref chunkRef) error {
+	err := run.remote.each(ctx, k, func(remote pelion.Campaign, ref chunkRef) error {
 		if ref.attempt != attempt {
 			return nil
 		}
@@ -146,7 +187,7 @@ func (run *campaignRun) sendUnpinned(ctx context.Context, k int, attempt int32, 
 		return run.remote.start(ctx, remote)
 	})
 	if err != nil {
-		return 0, 0, err
+		return out, err
 	}
 	for _, c := range slices.Sorted(maps.Keys(unsent)) {
 		if len(unsent[c]) == 0 {
@@ -154,10 +195,14 @@ func (run *campaignRun) sendUnpinned(ctx context.Context, k int, attempt int32, 
 		}
 		foreign, err := run.foreignPins(ctx)
 		if err != nil {
-			return sent, deferred, err
+			return out, err
 		}
 		ids, held := deferForeign(unsent[c], foreign)
-		deferred += held
+		out.deferred += held
+		if room := limit - out.sent; int64(len(ids)) > room {
+			out.queued += int64(len(ids)) - room
+			ids = ids[:room]
+		}
 		if len(ids) == 0 {
 			continue
 		}
@@ -166,11 +211,16 @@ func (run *campaignRun) sendUnpinned(ctx context.Context, k int, attempt int32, 
 			ref.followUp = next
 		}
 		if err := run.remote.create(ctx, ref, run.fleet, run.mf.Status.ManifestID, ids); err != nil {
-			return sent, deferred, err
+			return out, err
 		}
-		sent += int64(len(ids))
+		out.sent += int64(len(ids))
 	}
-	return sent, deferred, nil
+	return out, nil
+}
+
+// sendCounts are what sendUnpinned did with the devices it was handed.
+type sendCounts struct {
+	sent, deferred, queued int64
 }
 
 // foreignPins reads, once per reconcile and only when there is something to send, the devices other
@@ -223,7 +273,8 @@ func (run *campaignRun) sendLateDevices(ctx context.Context, k int) error {
 	// Waves planned empty were never cut into chunks (nor sent anything); they are passed over.
 	chunks := make([]*rollout.Chunks, k+1)
 	for j := range chunks {
-		if run.uc.Status.Waves[j].Chunks == "" {
+		// A wave with devices queued for spec.rate sends them as the rate allows (sendQueued).
+		if w := run.uc.Status.Waves[j]; w.Chunks == "" || w.Queued > 0 {
 			continue
 		}
 		c, err := run.waveChunks(j)
@@ -256,17 +307,17 @@ func (run *campaignRun) sendLateDevices(ctx context.Context, k int) error {
 			continue
 		}
 		w := &run.uc.Status.Waves[j]
-		sent, deferred, err := run.sendUnpinned(ctx, j, w.Attempt, byChunk, nil)
+		got, err := run.sendUnpinned(ctx, j, w.Attempt, byChunk, nil, math.MaxInt64)
 		if err != nil {
 			return err
 		}
-		w.Deferred = deferred
-		if sent > 0 {
-			w.LateDevices += sent
-			w.Targeted += sent
-			w.Pending += sent
+		w.Deferred = got.deferred
+		if got.sent > 0 {
+			w.LateDevices += got.sent
+			w.Targeted += got.sent
+			w.Pending += got.sent
 			w.LateSentAt = run.timestamp()
-			log.FromContext(ctx).Info("Sent the update to devices that joined late", "wave", w.Name, "devices", sent)
+			log.FromContext(ctx).Info("Sent the update to devices that joined late", "wave", w.Name, "devices", got.sent)
 		}
 	}
 	return nil

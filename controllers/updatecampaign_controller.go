@@ -87,6 +87,9 @@ func (r *UpdateCampaignReconciler) reconcileRollout(ctx context.Context, uc *v1.
 	if err := run.sendDeferred(ctx); err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := run.sendQueued(ctx); err != nil {
+		return ctrl.Result{}, err
+	}
 	var step rollout.Step
 	for range maxStepsPerReconcile {
 		if err := run.observeWaves(ctx); err != nil {
@@ -128,7 +131,7 @@ func (r *UpdateCampaignReconciler) reconcileRollout(ctx context.Context, uc *v1.
 	if blocked {
 		return ctrl.Result{RequeueAfter: rollForwardRecheck}, nil
 	}
-	return ctrl.Result{RequeueAfter: r.nextLook(uc, step)}, nil
+	return ctrl.Result{RequeueAfter: r.nextLook(uc, step, run.rate)}, nil
 }
 
 // rollForwardRecheck is how often a blocked roll-forward is tried again; a Manifest becoming Ready
@@ -137,7 +140,7 @@ const rollForwardRecheck = 30 * time.Second
 
 // nextLook is when the campaign should be looked at again without an event: at the planner's
 // recheck time, and at least every PollInterval while devices are updating.
-func (r *UpdateCampaignReconciler) nextLook(uc *v1.UpdateCampaign, step rollout.Step) time.Duration {
+func (r *UpdateCampaignReconciler) nextLook(uc *v1.UpdateCampaign, step rollout.Step, rate rollout.Rate) time.Duration {
 	var wait time.Duration
 	if !step.RecheckAt.IsZero() {
 		wait = max(step.RecheckAt.Sub(r.Clock.Now()), time.Second)
@@ -149,6 +152,10 @@ func (r *UpdateCampaignReconciler) nextLook(uc *v1.UpdateCampaign, step rollout.
 	}
 	if anyWaveRunning(uc) || uc.Status.Totals.Deferred > 0 {
 		look(r.PollInterval)
+	}
+	if w := uc.Status.Waves[uc.Status.CurrentWave]; w.Queued > 0 && w.SentAt != nil {
+		_, next := rate.Due(w.SentAt.Time, r.Clock.Now())
+		look(max(next.Sub(r.Clock.Now()), time.Second))
 	}
 	if step.Phase == rollout.PhaseWatching {
 		look(watchInterval * r.PollInterval)

@@ -59,6 +59,47 @@ type UpdateCampaignSpec struct {
 	// schedule too. Without it, any time.
 	// +optional
 	Schedule *Schedule `json:"schedule,omitempty"`
+
+	// rate limits how fast a wave sends devices the update. Without it, a wave sends all its devices
+	// at once.
+	// +optional
+	Rate *Rate `json:"rate,omitempty"`
+}
+
+// Rate paces a wave: its devices are sent in ticks a minute apart, each at most a minute's worth, so
+// remote campaigns get smaller as the rate gets lower. The gates of the wave still apply to the whole
+// wave.
+// +kubebuilder:validation:XValidation:rule="!has(self.ramp) || self.ramp.baseRatePerMinute <= self.maxDevicesPerMinute",message="ramp.baseRatePerMinute must not exceed maxDevicesPerMinute",fieldPath=.ramp.baseRatePerMinute
+type Rate struct {
+	// maxDevicesPerMinute is the most devices a wave sends the update to in a minute.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	MaxDevicesPerMinute int32 `json:"maxDevicesPerMinute"`
+
+	// ramp starts slower and speeds up as devices succeed, as AWS IoT Jobs' exponential rollout does.
+	// +optional
+	Ramp *RateRamp `json:"ramp,omitempty"`
+}
+
+// RateRamp raises a wave's rate from baseRatePerMinute by incrementFactor each time another
+// raiseAfterSucceeded of its devices succeeded, up to maxDevicesPerMinute.
+type RateRamp struct {
+	// baseRatePerMinute is the rate a wave starts at.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	BaseRatePerMinute int32 `json:"baseRatePerMinute"`
+
+	// incrementFactor multiplies the rate at each raise: a decimal from 1.1 to 5, such as "2" or "1.5".
+	// +required
+	// +kubebuilder:validation:MaxLength=8
+	// +kubebuilder:validation:Pattern=`^[0-9](\.[0-9]{1,3})?$`
+	// +kubebuilder:validation:XValidation:rule="double(self) >= 1.1 && double(self) <= 5.0",message="incrementFactor must be from 1.1 to 5"
+	IncrementFactor string `json:"incrementFactor"`
+
+	// raiseAfterSucceeded is how many more devices of the wave must succeed for each raise.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	RaiseAfterSucceeded int32 `json:"raiseAfterSucceeded"`
 }
 
 // Schedule is when a campaign may start waves and send devices the update.
@@ -432,6 +473,10 @@ type DeviceCounts struct {
 	// is done with them, and the campaign completes only then. Not counted in the other outcomes.
 	// +optional
 	Deferred int64 `json:"deferred,omitempty"`
+	// queued devices wait for spec.rate (or a maintenance window) to be sent the update; counted in
+	// none of the other outcomes.
+	// +optional
+	Queued int64 `json:"queued,omitempty"`
 }
 
 // FailureCounts counts failed devices by class (see spec.failurePolicy.classes).
@@ -501,6 +546,10 @@ type WaveStatus struct {
 	// spec.deviceTimeout after it count as timed out.
 	// +optional
 	LateSentAt *metav1.Time `json:"lateSentAt,omitempty"`
+	// sentAt is when the wave last sent devices the update under spec.rate; the next tick is a minute
+	// later, and the device timeout runs from it.
+	// +optional
+	SentAt *metav1.Time `json:"sentAt,omitempty"`
 	// remoteCampaigns is how many Update Service campaigns the wave's current attempt created: one per
 	// chunk that had devices to update, and one per follow-up.
 	// +optional

@@ -311,6 +311,16 @@ func TestInvalidFailurePoliciesAreRejected(t *testing.T) {
 		{"window longer than a week", uc, set("spec.schedule", map[string]any{"windows": []any{map[string]any{"start": "0 1 * * *", "duration": "200h", "timeZone": "UTC"}}}),
 			"spec.schedule.windows[0].duration", "at most 168h"},
 		{"window end behavior unknown", uc, set("spec.schedule", map[string]any{"endBehavior": "Extend"}), "spec.schedule.endBehavior", "Unsupported value"},
+		{"rate of zero", uc, set("spec.rate", map[string]any{"maxDevicesPerMinute": int64(0)}), "spec.rate.maxDevicesPerMinute", "greater than or equal to 1"},
+		{"ramp above the rate", uc, set("spec.rate", map[string]any{"maxDevicesPerMinute": int64(10), "ramp": map[string]any{
+			"baseRatePerMinute": int64(20), "incrementFactor": "2", "raiseAfterSucceeded": int64(5)}}),
+			"spec.rate.ramp.baseRatePerMinute", "ramp.baseRatePerMinute must not exceed maxDevicesPerMinute"},
+		{"ramp that does not raise", uc, set("spec.rate", map[string]any{"maxDevicesPerMinute": int64(10), "ramp": map[string]any{
+			"baseRatePerMinute": int64(2), "incrementFactor": "1.0", "raiseAfterSucceeded": int64(5)}}),
+			"spec.rate.ramp.incrementFactor", "incrementFactor must be from 1.1 to 5"},
+		{"ramp factor in words", uc, set("spec.rate", map[string]any{"maxDevicesPerMinute": int64(10), "ramp": map[string]any{
+			"baseRatePerMinute": int64(2), "incrementFactor": "double", "raiseAfterSucceeded": int64(5)}}),
+			"spec.rate.ramp.incrementFactor", "should match"},
 		{"until without continuous", uc, set("spec.target.until", "2026-12-24T00:00:00Z"), "spec.target.until", "until ends a continuous campaign: set continuous too"},
 		{"until not a time", uc, set("spec.target", map[string]any{"continuous": true, "until": "Christmas"}), "spec.target.until", "date-time"},
 	})

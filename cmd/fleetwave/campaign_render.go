@@ -65,6 +65,9 @@ func renderCampaign(uc *v1.UpdateCampaign, now time.Time) string {
 	if classes := classesText(t.Failures); classes != "" {
 		fmt.Fprintf(&b, "Failures by class: %s\n", classes)
 	}
+	if t.Queued > 0 {
+		fmt.Fprintf(&b, "Queued: %d devices wait for spec.rate (%d a minute at most) or the maintenance window\n", t.Queued, rateOf(uc))
+	}
 	if t.Deferred > 0 {
 		fmt.Fprintf(&b, "Deferred: %d devices another campaign holds; they are sent once it is done with them\n", t.Deferred)
 	}
@@ -76,6 +79,13 @@ func renderCampaign(uc *v1.UpdateCampaign, now time.Time) string {
 	writeConditions(&b, st.Conditions)
 	writeInterventions(&b, st.Interventions, now)
 	return b.String()
+}
+
+func rateOf(uc *v1.UpdateCampaign) int32 {
+	if uc.Spec.Rate == nil {
+		return 0
+	}
+	return uc.Spec.Rate.MaxDevicesPerMinute
 }
 
 // windowText says what spec.schedule allows now: "open, closes in 1h58m (03:00 UTC)" or "closed, opens

@@ -277,13 +277,15 @@ func TestRenderShowsFailureClassesDeferralAndRollForward(t *testing.T) {
 	uc := fourWaves()
 	uc.Status.Phase = v1.CampaignFailed
 	uc.Status.Waves = []v1.WaveStatus{{Name: "canary", Phase: v1.WaveFailed, DeviceCounts: v1.DeviceCounts{
-		Targeted: 10, Succeeded: 6, Failed: 4, Deferred: 2, Failures: &v1.FailureCounts{Release: 1, Network: 3}}}}
+		Targeted: 10, Succeeded: 6, Failed: 4, Deferred: 2, Queued: 3, Failures: &v1.FailureCounts{Release: 1, Network: 3}}}}
+	uc.Spec.Rate = &v1.Rate{MaxDevicesPerMinute: 5}
 	uc.Status.Totals = uc.Status.Waves[0].DeviceCounts
 	uc.Status.RolledForwardBy = "thermostat-fw-1.1.0-rollforward"
 	out := renderCampaign(uc, time.Now())
 	for _, want := range []string{
 		"Failures by class: network 3, release 1\n",
 		"Deferred: 2 devices another campaign holds",
+		"Queued: 3 devices wait for spec.rate (5 a minute at most)",
 		"Rolled forward by: updatecampaign thermostat-fw-1.1.0-rollforward\n",
 	} {
 		if !strings.Contains(out, want) {
@@ -291,7 +293,7 @@ func TestRenderShowsFailureClassesDeferralAndRollForward(t *testing.T) {
 		}
 	}
 	notes := strings.Join(failuresNote(waveRows(uc)[0], time.Now()), " ") + " " + strings.Join(deferredNote(waveRows(uc)[0], time.Now()), " ")
-	if notes != "4 failed (network 3, release 1) 2 deferred" {
+	if notes != "4 failed (network 3, release 1) 2 deferred 3 queued" {
 		t.Errorf("wave notes %q", notes)
 	}
 }

@@ -152,12 +152,16 @@ func failuresNote(r waveRow, _ time.Time) []string {
 	return notes
 }
 
-// deferredNote counts the wave's devices another campaign holds.
+// deferredNote counts the wave's devices another campaign holds, and those queued for the rate.
 func deferredNote(r waveRow, _ time.Time) []string {
+	var notes []string
 	if n := r.counts().Deferred; n > 0 {
-		return []string{fmt.Sprintf("%d deferred", n)}
+		notes = append(notes, fmt.Sprintf("%d deferred", n))
 	}
-	return nil
+	if n := r.counts().Queued; n > 0 {
+		notes = append(notes, fmt.Sprintf("%d queued", n))
+	}
+	return notes
 }
 
 func attemptNote(r waveRow, _ time.Time) []string {

@@ -26,13 +26,17 @@ type Counts struct {
 	// Deferred devices wait for another campaign to be done with them: not counted in Total, since the
 	// wave's gate is judged without them; the campaign completes only once none is left (Input.Deferred).
 	Deferred int64
+	// Queued devices of the wave wait for the rate limit (or a maintenance window) to be sent the update.
+	// They are counted in Total, and keep the wave running; they never time out, not having been sent.
+	Queued int64
 }
 
 // Finished is the number of devices with an outcome: Succeeded + Failed + TimedOut + Skipped.
 func (c Counts) Finished() int64 { return c.Succeeded + c.Failed + c.TimedOut + c.Skipped }
 
-// Total is the number of devices of the wave: Finished + Pending. Success thresholds are a share of it.
-func (c Counts) Total() int64 { return c.Finished() + c.Pending }
+// Total is the number of devices of the wave: Finished + Pending + Queued. Success thresholds are a
+// share of it.
+func (c Counts) Total() int64 { return c.Finished() + c.Pending + c.Queued }
 
 // WaveProgress is what the controller recorded of a wave.
 type WaveProgress struct {
@@ -44,6 +48,9 @@ type WaveProgress struct {
 	Finished   bool
 	FinishedAt time.Time
 	Attempt    int32 // the Input.Attempt the wave last started under
+	// LastSentAt is when the wave last sent devices the update (a rate-limited wave sends over time);
+	// the device timeout runs from it.
+	LastSentAt time.Time
 	// LatePending counts devices of Counts.Pending sent the update after the wave finished (they
 	// joined its range late): the wave's gate is judged without them until they report.
 	LatePending int64
@@ -372,9 +379,16 @@ func (in Input) waveRunning() Step {
 	}
 	running := Step{Action: None, Wave: k, Phase: PhaseProgressing, WavePhase: WaveProgressing, Reason: ReasonWaveInProgress, RecheckAt: deadline}
 	switch {
+	case w.Counts.Queued > 0 && w.Counts.Pending <= 0:
+		running.RecheckAt = time.Time{} // the controller sends them as the rate allows
+		running.Message = fmt.Sprintf("wave %q: %d of %d devices finished, %d queued for the rate limit or the window",
+			name, w.Counts.Finished(), w.Counts.Total(), w.Counts.Queued)
 	case w.Counts.Pending <= 0:
 		running.Action, running.RecheckAt = FinishWave, time.Time{}
 		running.Message = fmt.Sprintf("wave %q: every device reported", name)
+	case !deadline.IsZero() && !in.Now.Before(deadline) && w.Counts.Queued > 0:
+		running.RecheckAt = time.Time{} // pending devices wait with the queue; they time out once it is sent
+		running.Message = fmt.Sprintf("wave %q: %d devices queued for the rate limit or the window", name, w.Counts.Queued)
 	case !deadline.IsZero() && !in.Now.Before(deadline):
 		running.Action, running.RecheckAt, running.TimedOut = FinishWave, time.Time{}, true
 		running.Message = fmt.Sprintf("wave %q: the device timeout of %s passed; %d pending devices count as timed out",
@@ -609,7 +623,11 @@ func (in Input) deviceDeadline(w WaveProgress) time.Time {
 	if in.Policy.DeviceTimeout <= 0 {
 		return time.Time{}
 	}
-	return w.StartedAt.Add(in.Policy.DeviceTimeout)
+	sent := w.StartedAt
+	if w.LastSentAt.After(sent) {
+		sent = w.LastSentAt
+	}
+	return sent.Add(in.Policy.DeviceTimeout)
 }
 
 func wavePhaseOf(passed bool) WavePhase {
