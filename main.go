@@ -56,6 +56,7 @@ type options struct {
 	serviceBurst     int
 	pollInterval     time.Duration
 	devicesPerRemote int
+	concurrency      int
 	images           imageSourceOptions
 	namespaces       []string // watched namespaces; empty means all
 	zap              zap.Options
@@ -113,6 +114,8 @@ func parseFlags(args []string) options {
 	})
 	fs.IntVar(&o.devicesPerRemote, "devices-per-remote-campaign", 1000,
 		"Most device ids one Update Service campaign's filter pins; a wave is split into as many campaigns as it needs.")
+	fs.IntVar(&o.concurrency, "max-concurrent-reconciles", 4,
+		"How many UpdateCampaigns are reconciled at once (one campaign is never reconciled twice at once).")
 	o.images.bindFlags(fs)
 	o.zap = zap.Options{Development: false}
 	o.zap.BindFlags(fs)
@@ -159,8 +162,8 @@ func (o options) validate() (types.NamespacedName, error) {
 	if le := o.leaderElection; le.retryPeriod <= 0 || le.renewDeadline <= le.retryPeriod || le.leaseDuration <= le.renewDeadline {
 		return types.NamespacedName{}, errors.New("leader election wants 0 < --leader-elect-retry-period < --leader-elect-renew-deadline < --leader-elect-lease-duration")
 	}
-	if o.pollInterval < time.Second || o.devicesPerRemote < 1 {
-		return types.NamespacedName{}, errors.New("--campaign-poll-interval must be at least 1s and --devices-per-remote-campaign at least 1")
+	if o.pollInterval < time.Second || o.devicesPerRemote < 1 || o.concurrency < 1 {
+		return types.NamespacedName{}, errors.New("--campaign-poll-interval must be at least 1s, --devices-per-remote-campaign and --max-concurrent-reconciles at least 1")
 	}
 	if err := o.images.validate(); err != nil {
 		return types.NamespacedName{}, err
@@ -253,6 +256,7 @@ func setupControllers(mgr ctrl.Manager, o options, apiKeyRef types.NamespacedNam
 		ImageSpoolDir:            o.images.spoolDir,
 		PollInterval:             o.pollInterval,
 		DevicesPerRemoteCampaign: o.devicesPerRemote,
+		MaxConcurrentReconciles:  o.concurrency,
 		WatchSigningKeySecrets:   o.watchSigningKeySecrets(),
 	})
 }

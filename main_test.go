@@ -30,6 +30,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"hot poll loop", func(o *options) { o.pollInterval = 10 * time.Millisecond }, "--campaign-poll-interval"},
 		{"lease shorter than renewal", func(o *options) { o.leaderElection.leaseDuration = 5 * time.Second }, "--leader-elect-lease-duration"},
 		{"no devices per campaign", func(o *options) { o.devicesPerRemote = 0 }, "--devices-per-remote-campaign"},
+		{"no reconciles at all", func(o *options) { o.concurrency = 0 }, "--max-concurrent-reconciles"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

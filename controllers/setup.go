@@ -31,6 +31,8 @@ type Options struct {
 	PollInterval time.Duration
 	// DevicesPerRemoteCampaign bounds how many device ids one remote campaign pins.
 	DevicesPerRemoteCampaign int
+	// MaxConcurrentReconciles is how many UpdateCampaigns are reconciled at once; 0 means 1.
+	MaxConcurrentReconciles int
 	// MissingRetry is how long a Manifest whose signing key Secret, or a FirmwareImage whose source
 	// ConfigMap, does not exist waits before it looks again; the wait doubles, up to 5 minutes, while
 	// it stays missing. Zero means 5s.
@@ -71,6 +73,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		Client: mgr.GetClient(), Service: o.Service,
 		Recorder: mgr.GetEventRecorder("fleetwave-updatecampaign"), Clock: o.Clock,
 		PollInterval: o.PollInterval, DevicesPerRemoteCampaign: o.DevicesPerRemoteCampaign,
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 	}
 	if err := campaigns.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the UpdateCampaign controller: %w", err)

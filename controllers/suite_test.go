@@ -293,7 +293,7 @@ func startOperator(t *testing.T, ns string, opts operatorOptions) *operator {
 	if err := controllers.Setup(ctx, mgr, controllers.Options{
 		Service: opts.service, Clock: opts.clock, ImageHTTPClient: opts.images.ImageHTTPClient,
 		MaxImageSize: opts.images.MaxImageSize, ImageDownloadTimeout: opts.images.ImageDownloadTimeout, ImageSpoolDir: opts.images.ImageSpoolDir,
-		PollInterval: 200 * time.Millisecond, DevicesPerRemoteCampaign: 10,
+		PollInterval: 200 * time.Millisecond, DevicesPerRemoteCampaign: 10, MaxConcurrentReconciles: 4,
 	}); err != nil {
 		t.Fatal(err)
 	}

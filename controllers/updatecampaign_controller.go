@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -36,6 +37,8 @@ type UpdateCampaignReconciler struct {
 	PollInterval time.Duration
 	// DevicesPerRemoteCampaign bounds how many device ids one remote campaign's filter pins.
 	DevicesPerRemoteCampaign int
+	// MaxConcurrentReconciles is how many campaigns are reconciled at once; 0 means 1.
+	MaxConcurrentReconciles int
 }
 
 // +kubebuilder:rbac:groups=update.fleetwave.io,resources=updatecampaigns,verbs=get;list;watch;update;patch
@@ -218,6 +221,7 @@ func (r *UpdateCampaignReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			referencing(r.Client, &v1.UpdateCampaignList{}, indexCampaignManifest))).
 		Named("updatecampaign").
 		WithLogConstructor(campaignLogger(mgr.GetLogger())).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Complete(r)
 }
 
