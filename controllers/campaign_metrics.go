@@ -23,8 +23,9 @@ var campaignOutcomes = []string{"targeted", "succeeded", "failed", "timed_out", 
 
 // campaignPhases are the values of the phase label of the fleetwave_campaign_phase state set.
 var campaignPhases = []v1.CampaignPhase{
-	v1.CampaignPending, v1.CampaignWaitingForApproval, v1.CampaignProgressing, v1.CampaignSoaking,
-	v1.CampaignPaused, v1.CampaignCompleted, v1.CampaignAborted, v1.CampaignFailed,
+	v1.CampaignPending, v1.CampaignScheduled, v1.CampaignWaitingForApproval, v1.CampaignProgressing,
+	v1.CampaignSoaking, v1.CampaignPaused, v1.CampaignWatching, v1.CampaignCompleted, v1.CampaignAborted,
+	v1.CampaignFailed,
 }
 
 var (

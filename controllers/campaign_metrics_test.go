@@ -20,8 +20,9 @@ var campaignMetricNames = []string{
 }
 
 var allCampaignPhases = []v1.CampaignPhase{
-	v1.CampaignPending, v1.CampaignWaitingForApproval, v1.CampaignProgressing, v1.CampaignSoaking,
-	v1.CampaignPaused, v1.CampaignCompleted, v1.CampaignAborted, v1.CampaignFailed,
+	v1.CampaignPending, v1.CampaignScheduled, v1.CampaignWaitingForApproval, v1.CampaignProgressing,
+	v1.CampaignSoaking, v1.CampaignPaused, v1.CampaignWatching, v1.CampaignCompleted, v1.CampaignAborted,
+	v1.CampaignFailed,
 }
 
 // campaignGauge is the value of one campaign series, failing the test unless exactly one matches.

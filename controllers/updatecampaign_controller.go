@@ -11,8 +11,8 @@ import (
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -137,8 +137,8 @@ func (r *UpdateCampaignReconciler) reconcileRollout(ctx context.Context, uc *v1.
 	return ctrl.Result{RequeueAfter: r.nextLook(uc, step, run.rate)}, nil
 }
 
-// rollForwardRecheck is how often a blocked roll-forward is tried again; a Manifest becoming Ready
-// wakes the campaign sooner through the Manifest watch.
+// rollForwardRecheck is how often a blocked roll-forward is tried again (the Manifest watch wakes
+// the campaigns of spec.manifestRef only).
 const rollForwardRecheck = 30 * time.Second
 
 // nextLook is when the campaign should be looked at again without an event: at the planner's

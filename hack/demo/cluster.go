@@ -72,7 +72,7 @@ func createAPIKeySecret(ctx context.Context, c client.Client, apiKey string) err
 
 func (d *demo) applySamples(ctx context.Context) error {
 	step("Applying the signing key Secret and config/samples (FirmwareImage, Manifest, UpdateCampaign)",
-		"kubectl apply -f keys/update-signing-key.secret.yaml && kubectl apply -k config/samples")
+		"kubectl apply -f keys/update-signing-key.secret.yaml -f config/samples/firmware_configmap.yaml -f config/samples/update_v1alpha1_firmwareimage.yaml -f config/samples/update_v1alpha1_manifest.yaml -f config/samples/update_v1alpha1_updatecampaign.yaml")
 	samplesDir := filepath.Join(d.root, "config", "samples")
 	samples, err := filepath.Glob(filepath.Join(samplesDir, "update_v1alpha1_*.yaml"))
 	if err != nil {

@@ -33,7 +33,8 @@ local function decide()
   end
   if status.phase == "Paused" then
     for _, c in ipairs(status.conditions or {}) do
-      if c.type == "Ready" and (c.reason == "FailureBudgetExceeded" or c.reason == "SuccessThresholdNotMet") then
+      if c.type == "Ready" and (c.reason == "FailureBudgetExceeded" or c.reason == "SuccessThresholdNotMet"
+          or c.reason == "FailureClassExceeded" or c.reason == "CampaignBudgetExceeded") then
         return wave.name, "acceptedWaves"
       end
     end

@@ -1,5 +1,6 @@
--- Argo CD health of a fleetwave UpdateCampaign: Healthy once Completed; Degraded when Aborted,
--- Failed or Stalled; Suspended while it waits for a person (Paused, WaitingForApproval);
+-- Argo CD health of a fleetwave UpdateCampaign: Healthy once Completed, or Watching for devices
+-- that join; Degraded when Aborted, Failed or Stalled; Suspended while it waits for a person (Paused,
+-- WaitingForApproval) or for its schedule (Scheduled);
 -- Progressing otherwise, which includes a campaign the controller has not reported on yet and one
 -- whose latest generation it has not seen.
 local function condition(conditionType)
@@ -44,8 +45,8 @@ local function health()
   local phase = obj.status.phase
   local ready = condition("Ready")
   local stalled = condition("Stalled")
-  if phase == "Completed" then
-    return "Healthy", text(ready, "Completed")
+  if phase == "Completed" or phase == "Watching" then
+    return "Healthy", text(ready, phase)
   end
   if phase == "Aborted" or phase == "Failed" then
     return "Degraded", phase .. ": " .. text(stalled, text(ready, "no reason given"))
@@ -55,6 +56,9 @@ local function health()
   end
   if phase == "Paused" or phase == "WaitingForApproval" then
     return "Suspended", onWave(text(condition("Paused"), phase))
+  end
+  if phase == "Scheduled" then
+    return "Suspended", onWave(text(ready, phase))
   end
   return "Progressing", onWave(text(condition("Progressing"), text(ready, "Waiting for the fleetwave controller")))
 end
