@@ -69,13 +69,10 @@ func plannerRate(spec *v1.Rate) (rollout.Rate, error) {
 	if spec == nil {
 		return rollout.Rate{}, nil
 	}
-	r := rollout.Rate{PerMinute: int64(spec.MaxDevicesPerMinute)}
-	if ramp := spec.Ramp; ramp != nil {
-		factor, err := strconv.ParseFloat(ramp.IncrementFactor, 64)
-		if err != nil {
-			return r, stalled(v1.ReasonInvalidSpec, "spec.rate.ramp.incrementFactor: %v", err)
-		}
-		r.Base, r.Factor, r.RaiseAfter = int64(ramp.BaseRatePerMinute), factor, int64(ramp.RaiseAfterSucceeded)
+	ramp := spec.RampOrZero()
+	r, err := rollout.NewRate(int64(spec.MaxDevicesPerMinute), int64(ramp.BaseRatePerMinute), ramp.IncrementFactor, int64(ramp.RaiseAfterSucceeded))
+	if err != nil {
+		return r, stalled(v1.ReasonInvalidSpec, "spec.rate.ramp: %v", err)
 	}
 	return r, nil
 }

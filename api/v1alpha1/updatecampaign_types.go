@@ -81,6 +81,14 @@ type Rate struct {
 	Ramp *RateRamp `json:"ramp,omitempty"`
 }
 
+// RampOrZero is the ramp, or the zero RateRamp (no ramp) without one.
+func (r *Rate) RampOrZero() RateRamp {
+	if r.Ramp == nil {
+		return RateRamp{}
+	}
+	return *r.Ramp
+}
+
 // RateRamp raises a wave's rate from baseRatePerMinute by incrementFactor each time another
 // raiseAfterSucceeded of its devices succeeded, up to maxDevicesPerMinute.
 type RateRamp struct {

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
+	"github.com/fleetwave/fleetwave/internal/rollout"
 )
 
 // maxCampaignFile bounds a campaign manifest read by plan -f: a campaign is a few KiB of YAML.
@@ -55,7 +56,7 @@ for a campaign planned while paused.`,
 			if err != nil {
 				return err
 			}
-			_, err = io.WriteString(cmd.OutOrStdout(), renderPlan(uc))
+			_, err = io.WriteString(cmd.OutOrStdout(), renderPlan(uc, time.Now()))
 			return err
 		},
 	}
@@ -134,8 +135,9 @@ func waitForPlan(ctx context.Context, c client.Client, key client.ObjectKey, tim
 	return &uc, nil
 }
 
-// renderPlan prints the plan as a header line and a table of waves.
-func renderPlan(uc *v1.UpdateCampaign) string {
+// renderPlan prints the plan as a header line, the schedule, and a table of waves with how long
+// each takes to send under spec.rate.
+func renderPlan(uc *v1.UpdateCampaign, now time.Time) string {
 	var b strings.Builder
 	p := uc.Status.Plan
 	fmt.Fprintf(&b, "updatecampaign %s/%s: %d devices in %d waves", uc.Namespace, uc.Name, p.FleetSize, len(p.WaveSizes))
@@ -143,12 +145,20 @@ func renderPlan(uc *v1.UpdateCampaign) string {
 		fmt.Fprintf(&b, "; paused, nothing is sent until: kubectl fleetwave resume %s -n %s", uc.Name, uc.Namespace)
 	}
 	b.WriteString("\n")
+	if window := windowText(uc, now); window != "" {
+		fmt.Fprintf(&b, "schedule: %s; a wave starts only while it is open\n", window)
+	}
+	rate := planRate(uc)
 	tw := tabwriter.NewWriter(&b, 0, 4, 3, ' ', 0)
-	fmt.Fprintln(tw, "WAVE\tSIZE\tDEVICES\tALREADY UPDATED\tAPPROVAL\tSOAK")
+	fmt.Fprintln(tw, "WAVE\tSIZE\tDEVICES\tALREADY UPDATED\tAPPROVAL\tSOAK\tSENDING TAKES")
 	for k, w := range uc.Spec.Waves {
-		devices, updated, soak := "-", "-", "-"
+		devices, updated, soak, sending := "-", "-", "-", "-"
 		if k < len(p.WaveSizes) {
 			devices = fmt.Sprint(p.WaveSizes[k])
+			sending = "at once"
+			if rate.Limited() {
+				sending = rate.SendTime(p.WaveSizes[k]).String()
+			}
 		}
 		if k < len(p.AlreadyUpdated) {
 			updated = fmt.Sprint(p.AlreadyUpdated[k])
@@ -156,8 +166,20 @@ func renderPlan(uc *v1.UpdateCampaign) string {
 		if w.Soak != nil {
 			soak = w.Soak.Duration.String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", w.Name, w.Size.String(), devices, updated, w.Approval, soak)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", w.Name, w.Size.String(), devices, updated, w.Approval, soak, sending)
 	}
 	_ = tw.Flush()
 	return b.String()
+}
+
+// planRate is spec.rate in the planner's terms, for the time a wave takes to send at best (every
+// device sent succeeds, so a ramp rises as fast as it can); no limit without spec.rate.
+func planRate(uc *v1.UpdateCampaign) rollout.Rate {
+	r := uc.Spec.Rate
+	if r == nil {
+		return rollout.Rate{}
+	}
+	ramp := r.RampOrZero()
+	rate, _ := rollout.NewRate(int64(r.MaxDevicesPerMinute), int64(ramp.BaseRatePerMinute), ramp.IncrementFactor, int64(ramp.RaiseAfterSucceeded))
+	return rate // the schema validated the factor; a bad one falls back to the maximum rate
 }

@@ -41,10 +41,10 @@ func TestPlanCreatesTheCampaignPausedAndPrintsItsPlan(t *testing.T) {
 	out := mustRunAs(t, adminKubeconfig, "plan", "-f", file, "-n", ns)
 	for _, want := range []string{
 		"updatecampaign " + ns + "/thermostat-fw-1.1.0: 1000 devices in 4 waves; paused, nothing is sent until: kubectl fleetwave resume thermostat-fw-1.1.0 -n " + ns,
-		"WAVE SIZE DEVICES ALREADY UPDATED APPROVAL SOAK",
-		"canary 10 10 1 Auto -",
-		"half 50% 500 7 Manual -",
-		"rest 100% 390 3 Auto -",
+		"WAVE SIZE DEVICES ALREADY UPDATED APPROVAL SOAK SENDING TAKES",
+		"canary 10 10 1 Auto - at once",
+		"half 50% 500 7 Manual - at once",
+		"rest 100% 390 3 Auto - at once",
 	} {
 		if !containsFields(out, want) {
 			t.Errorf("plan printed:\n%s\nwant a line %q", out, want)
@@ -58,6 +58,26 @@ func TestPlanCreatesTheCampaignPausedAndPrintsItsPlan(t *testing.T) {
 	}
 	if _, err := runAs(t, adminKubeconfig, "plan", "-f", file, "-n", ns); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("planning the same campaign again: error %v, want one saying it exists", err)
+	}
+}
+
+func TestPlanShowsTheScheduleAndHowLongEachWaveTakesToSend(t *testing.T) {
+	now := time.Date(2026, 12, 1, 22, 0, 0, 0, time.UTC)
+	uc := fourWaves()
+	uc.Spec.Rate = &v1.Rate{MaxDevicesPerMinute: 100, Ramp: &v1.RateRamp{BaseRatePerMinute: 10, IncrementFactor: "2", RaiseAfterSucceeded: 10}}
+	uc.Spec.Schedule = &v1.Schedule{}
+	uc.Status.Window = &v1.WindowStatus{OpensAt: &metav1.Time{Time: now.Add(3 * time.Hour)}}
+	uc.Status.Plan = &v1.CampaignPlan{FleetSize: 1000, WaveSizes: []int64{10, 100, 500, 390}}
+	out := renderPlan(uc, now)
+	for _, want := range []string{
+		"schedule: closed, opens in 3h (2026-12-02T01:00:00Z); a wave starts only while it is open",
+		"canary 10 10 - Auto - 0s",
+		"early 10% 100 - Auto - 2m0s",  // 10, 20 and 80 devices a tick
+		"half 50% 500 - Manual - 6m0s", // then 100 a tick
+	} {
+		if !containsFields(out, want) {
+			t.Errorf("plan printed:\n%s\nwant a line %q", out, want)
+		}
 	}
 }
 

@@ -1,7 +1,9 @@
 package rollout
 
 import (
+	"fmt"
 	"math"
+	"strconv"
 	"time"
 )
 
@@ -47,4 +49,34 @@ func (r Rate) Due(last, now time.Time) (bool, time.Time) {
 	}
 	next := last.Add(Tick)
 	return !now.Before(next), next
+}
+
+// SendTime is how long a wave of n devices takes to send them all when each device sent succeeds
+// (the ramp's best case): the first tick goes at once, each next a Tick later.
+func (r Rate) SendTime(n int64) time.Duration {
+	if !r.Limited() || n <= 0 {
+		return 0
+	}
+	var sent int64
+	ticks := 0
+	for sent < n {
+		sent += r.PerTick(sent)
+		ticks++
+	}
+	return time.Duration(ticks-1) * Tick
+}
+
+// NewRate is the Rate of a campaign's spec: at most perMinute devices a minute and, with base > 0, a
+// ramp from base raised by factor (a decimal such as "1.5") every raiseAfter succeeded devices.
+func NewRate(perMinute, base int64, factor string, raiseAfter int64) (Rate, error) {
+	r := Rate{PerMinute: perMinute}
+	if base <= 0 {
+		return r, nil
+	}
+	f, err := strconv.ParseFloat(factor, 64)
+	if err != nil || f <= 1 {
+		return r, fmt.Errorf("increment factor %q: want a decimal above 1", factor)
+	}
+	r.Base, r.Factor, r.RaiseAfter = base, f, raiseAfter
+	return r, nil
 }

@@ -69,3 +69,24 @@ func TestNextQueuedDevicesKeepTheWaveRunning(t *testing.T) {
 		}, Step{Action: None, Phase: PhasePaused, WavePhase: WaveFailed, Reason: ReasonSuccessThresholdNotMet}},
 	})
 }
+
+func TestRateSendTime(t *testing.T) {
+	cases := []struct {
+		rate Rate
+		n    int64
+		want time.Duration
+	}{
+		{Rate{}, 1000, 0},
+		{Rate{PerMinute: 10}, 0, 0},
+		{Rate{PerMinute: 10}, 10, 0},
+		{Rate{PerMinute: 10}, 11, time.Minute},
+		{Rate{PerMinute: 10}, 25, 2 * time.Minute},
+		// 10, then 20 (10 sent and succeeded), 80 (30), then 100 a tick: 350 reached at the sixth tick.
+		{Rate{PerMinute: 100, Base: 10, Factor: 2, RaiseAfter: 10}, 350, 5 * time.Minute},
+	}
+	for _, tc := range cases {
+		if got := tc.rate.SendTime(tc.n); got != tc.want {
+			t.Errorf("%+v.SendTime(%d) = %s, want %s", tc.rate, tc.n, got, tc.want)
+		}
+	}
+}
