@@ -26,8 +26,9 @@ func (r *UpdateCampaignReconciler) rolloutMembers(ctx context.Context, uc *v1.Up
 	if name == "" {
 		return nil, nil
 	}
+	// Uncached: a cache that has not yet seen the named campaign's waves start would plan too few.
 	var of v1.UpdateCampaign
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: uc.Namespace, Name: name}, &of)
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: uc.Namespace, Name: name}, &of)
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil, waiting(v1.ReasonRolloutOfNotPlanned, "spec.target.rolloutOf: UpdateCampaign %s does not exist", name)
@@ -45,6 +46,9 @@ func (r *UpdateCampaignReconciler) rolloutMembers(ctx context.Context, uc *v1.Up
 		if w.StartedAt != nil {
 			last = k
 		}
+	}
+	if last < 0 {
+		return nil, waiting(v1.ReasonRolloutOfNotPlanned, "spec.target.rolloutOf: UpdateCampaign %s has started no wave yet", name)
 	}
 	uid := string(of.UID)
 	return func(id string) bool {

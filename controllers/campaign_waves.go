@@ -41,6 +41,7 @@ func (run *campaignRun) startWave(ctx context.Context, k int) error {
 			return err
 		}
 		*w = v1.WaveStatus{Name: w.Name, Phase: v1.WaveStarting, Attempt: st.Attempt, Chunks: chunks.Encode()}
+		run.beginTick(w)
 		if st.StartedAt == nil {
 			st.StartedAt = run.timestamp()
 		}
@@ -114,6 +115,12 @@ func (run *campaignRun) sendQueued(ctx context.Context) error {
 	if due, _ := run.rate.Due(timeOf(w.SentAt), run.now()); !due {
 		return nil
 	}
+	// Write the tick before acting: a reconcile that read a stale campaign fails this write on the
+	// resourceVersion instead of granting a second tick.
+	run.beginTick(w)
+	if err := run.status.write(ctx, run.uc); err != nil {
+		return err
+	}
 	if err := run.sendWaveDevices(ctx, k); err != nil {
 		return err
 	}
@@ -142,19 +149,30 @@ func (run *campaignRun) sendWaveDevices(ctx context.Context, k int) error {
 	if err != nil {
 		return err
 	}
-	sent, err := run.sendUnpinned(ctx, k, w.Attempt, unsent, updated, run.rate.PerTick(w.Succeeded))
+	allowance := int64(math.MaxInt64)
+	if run.rate.Limited() {
+		allowance = w.Allowance
+	}
+	sent, err := run.sendUnpinned(ctx, k, w.Attempt, unsent, updated, allowance)
 	if err != nil {
 		return err
 	}
 	w.Deferred, w.Queued = sent.deferred, sent.queued
-	if run.rate.Limited() {
-		w.SentAt = run.timestamp()
-	}
 	w.AlreadyUpdated = 0
 	for _, ids := range updated {
 		w.AlreadyUpdated += int64(len(ids))
 	}
 	return nil
+}
+
+// beginTick grants wave w another tick's worth of devices under spec.rate. It is recorded before any
+// is sent, and the sends of a tick are bounded by the allowance, not by what one call sent, so a
+// reconcile that repeats a tick (a crash, a conflict) sends nothing twice and nothing more.
+func (run *campaignRun) beginTick(w *v1.WaveStatus) {
+	if run.rate.Limited() {
+		w.Allowance += run.rate.PerTick(w.Succeeded)
+		w.SentAt = run.timestamp()
+	}
 }
 
 func timeOf(t *metav1.Time) time.Time {
@@ -168,15 +186,18 @@ func timeOf(t *metav1.Time) time.Time {
 // attempt pins yet: in the chunk's main campaign if it has none, else in its next follow-up. Pinned
 // devices are dropped from unsent and from also (devices not to send, such as those already updated),
 // and remote campaigns a crash left in draft are started. Devices another campaign pins are deferred
-// (the overlap guard); beyond limit devices sent, the rest are queued. It returns the counts.
-func (run *campaignRun) sendUnpinned(ctx context.Context, k int, attempt int32, unsent, also map[int][]string, limit int64) (sendCounts, error) {
+// (the overlap guard). Beyond allowance devices pinned by the attempt in all, the rest are queued. It
+// returns the counts.
+func (run *campaignRun) sendUnpinned(ctx context.Context, k int, attempt int32, unsent, also map[int][]string, allowance int64) (sendCounts, error) {
 	var out sendCounts
+	var pinnedByAttempt int64
 	nextFollowUp := map[int]int{} // by chunk: absent, no campaign yet; else the next follow-up's index
 	err := run.remote.each(ctx, k, func(remote pelion.Campaign, ref chunkRef) error {
 		if ref.attempt != attempt {
 			return nil
 		}
 		nextFollowUp[ref.chunk] = max(nextFollowUp[ref.chunk], ref.followUp+1)
+		pinnedByAttempt += pinnedDevices(remote.DeviceFilter)
 		if len(unsent[ref.chunk])+len(also[ref.chunk]) > 0 {
 			pinned := pinnedIDs(remote.DeviceFilter)
 			unsent[ref.chunk] = withoutAny(unsent[ref.chunk], pinned)
@@ -199,7 +220,7 @@ func (run *campaignRun) sendUnpinned(ctx context.Context, k int, attempt int32, 
 		}
 		ids, held := deferForeign(unsent[c], foreign)
 		out.deferred += held
-		if room := limit - out.sent; int64(len(ids)) > room {
+		if room := max(allowance-pinnedByAttempt-out.sent, 0); int64(len(ids)) > room {
 			out.queued += int64(len(ids)) - room
 			ids = ids[:room]
 		}

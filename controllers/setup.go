@@ -70,7 +70,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		return fmt.Errorf("setting up the Manifest controller: %w", err)
 	}
 	campaigns := &UpdateCampaignReconciler{
-		Client: mgr.GetClient(), Service: o.Service,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Service: o.Service,
 		Recorder: mgr.GetEventRecorder("fleetwave-updatecampaign"), Clock: o.Clock,
 		PollInterval: o.PollInterval, DevicesPerRemoteCampaign: o.DevicesPerRemoteCampaign,
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,

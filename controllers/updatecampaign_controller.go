@@ -29,10 +29,12 @@ const campaignFinalizer = "update.fleetwave.io/remote-campaigns"
 // timeout, pause, abort, soak, advance) come from the pure planner in internal/rollout; this
 // reconciler observes the Update Service, carries the decisions out and records them in status.
 type UpdateCampaignReconciler struct {
-	Client   client.Client
-	Service  UpdateServiceProvider
-	Recorder events.EventRecorder
-	Clock    clock.PassiveClock
+	Client client.Client
+	// APIReader reads uncached what must not be stale: the campaign spec.target.rolloutOf names.
+	APIReader client.Reader
+	Service   UpdateServiceProvider
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
 	// PollInterval is how often a running wave's remote campaigns are polled for their metrics.
 	PollInterval time.Duration
 	// DevicesPerRemoteCampaign bounds how many device ids one remote campaign's filter pins.
@@ -220,8 +222,11 @@ func (r *UpdateCampaignReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1.Manifest{}, handler.EnqueueRequestsFromMapFunc(
 			referencing(r.Client, &v1.UpdateCampaignList{}, indexCampaignManifest))).
 		Named("updatecampaign").
-		WithLogConstructor(campaignLogger(mgr.GetLogger())).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
+		// One Options value: WithOptions replaces what WithLogConstructor would have set.
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1),
+			LogConstructor:          campaignLogger(mgr.GetLogger()),
+		}).
 		Complete(r)
 }
 

@@ -558,6 +558,10 @@ type WaveStatus struct {
 	// later, and the device timeout runs from it.
 	// +optional
 	SentAt *metav1.Time `json:"sentAt,omitempty"`
+	// allowance is how many devices the wave's attempt may have been sent under spec.rate: the sum of
+	// its ticks so far, each recorded before it sends.
+	// +optional
+	Allowance int64 `json:"allowance,omitempty"`
 	// remoteCampaigns is how many Update Service campaigns the wave's current attempt created: one per
 	// chunk that had devices to update, and one per follow-up.
 	// +optional
