@@ -40,7 +40,7 @@ const manifestFinalizer = "update.fleetwave.io/remote-manifest"
 const (
 	secretKeyPEM     = corev1.TLSPrivateKeyKey // tls.key
 	secretCertPEM    = corev1.TLSCertKey       // tls.crt
-	secretDelegation = "delegation.cbor"
+	secretDelegation = v1.SigningKeyDelegationKey
 )
 
 // ManifestReconciler builds, signs and publishes Manifests.

@@ -107,6 +107,10 @@ type DeviceClassSpec struct {
 	ID string `json:"id,omitempty"`
 }
 
+// SigningKeyDelegationKey is the entry of a signing key Secret that holds a SUIT delegation chain
+// from a key devices trust to tls.key.
+const SigningKeyDelegationKey = "delegation.cbor"
+
 // SigningKeySpec says where the manifest signing key lives.
 type SigningKeySpec struct {
 	// secretRef names a Secret in the same namespace holding tls.key (a PEM private key: ECDSA

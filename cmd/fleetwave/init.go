@@ -27,6 +27,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
 	"github.com/fleetwave/fleetwave/internal/manifest"
 )
 
@@ -36,6 +37,14 @@ const (
 	initCertFile      = "update.crt.pem"
 	initSecretFile    = "update-signing-key.secret.yaml"
 	initResourcesFile = "update_default_resources.c"
+
+	// With --delegate: the root key devices trust, its certificate, and the SUIT delegation chain from
+	// it to the signing key.
+	initRootKeyFile    = "update-root.key.pem"
+	initRootCertFile   = "update-root.crt.pem"
+	initDelegationFile = "update.delegation.cbor"
+	// initSecretDelegation is the Secret entry the Manifest controller reads a delegation chain from.
+	initSecretDelegation = v1.SigningKeyDelegationKey
 )
 
 type initOptions struct {
@@ -46,6 +55,7 @@ type initOptions struct {
 	namespace    string
 	validityDays int
 	force        bool
+	delegate     bool
 }
 
 func newInitCmd() *cobra.Command {
@@ -60,8 +70,19 @@ func newInitCmd() *cobra.Command {
   ` + initSecretFile + `  a kubernetes.io/tls Secret holding both, for Manifest objects' signingKey
   ` + initResourcesFile + `  vendor id, class id, certificate and public key arrays device firmware compiles in
 
-The vendor id is uuid5(DNS, DOMAIN) and the class id uuid5(vendor id, MODEL). The key and the Secret
-are written readable by their owner only; existing files are kept unless --force is given.`,
+The vendor id is uuid5(DNS, DOMAIN) and the class id uuid5(vendor id, MODEL). The keys and the Secret
+are written readable by their owner only; existing files are kept unless --force is given.
+
+--delegate makes a second key, the root devices trust, and delegates SUIT manifest signing from it to
+the signing key, as 'fleetwave manifest delegate' does:
+
+  ` + initRootKeyFile + `     the root's private key: keep it offline, it is in no Secret
+  ` + initRootCertFile + `     its certificate
+  ` + initDelegationFile + `  the delegation chain, also in the Secret as ` + initSecretDelegation + `
+
+` + initResourcesFile + ` then holds the root's certificate and public key; SUIT manifests signed with the
+Secret carry the chain, so devices that trust only the root accept them. Pelion v3 manifests have no
+delegation: devices that trust only the root refuse those.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runInit(o, cmd.OutOrStdout(), time.Now())
@@ -75,6 +96,7 @@ are written readable by their owner only; existing files are kept unless --force
 	f.StringVar(&o.namespace, "namespace", "", "namespace of the Secret (default: none, kubectl's current namespace)")
 	f.IntVar(&o.validityDays, "validity-days", 20*365, "certificate validity; devices do not check it")
 	f.BoolVar(&o.force, "force", false, "overwrite existing files")
+	f.BoolVar(&o.delegate, "delegate", false, "also make a root key for devices to trust, delegating SUIT manifest signing to the signing key")
 	_ = cmd.MarkFlagRequired("domain")
 	_ = cmd.MarkFlagRequired("model")
 	return cmd
@@ -82,13 +104,21 @@ are written readable by their owner only; existing files are kept unless --force
 
 // updateIdentity is what init derives and writes.
 type updateIdentity struct {
-	domain, model  string
-	vendor, class  uuid.UUID
-	key            *ecdsa.PrivateKey
-	certDER        []byte
-	keyID          []byte
-	publicKeyX962  []byte
+	domain, model string
+	vendor, class uuid.UUID
+	signer        *updateKey // the key the Secret holds
+	root          *updateKey // the key devices trust: signer itself, unless --delegate
+	// delegation is the chain from root to signer; nil unless --delegate.
+	delegation     manifest.Delegation
 	secretName, ns string
+}
+
+// updateKey is a key init makes, with its certificate and the forms of its public key it writes.
+type updateKey struct {
+	key           *ecdsa.PrivateKey
+	certDER       []byte
+	keyID         []byte
+	publicKeyX962 []byte
 }
 
 func runInit(o initOptions, out io.Writer, now time.Time) error {
@@ -120,7 +150,10 @@ func runInit(o initOptions, out io.Writer, now time.Time) error {
 	}
 	fmt.Fprintf(out, "vendor id  %s  (uuid5(DNS, %q))\n", id.vendor, id.domain)
 	fmt.Fprintf(out, "class id   %s  (uuid5(vendor id, %q))\n", id.class, id.model)
-	fmt.Fprintf(out, "key id     %x\n", id.keyID)
+	fmt.Fprintf(out, "key id     %x\n", id.signer.keyID)
+	if id.delegation != nil {
+		fmt.Fprintf(out, "root id    %x  (devices trust it; it delegates to the key id above)\n", id.root.keyID)
+	}
 	for _, f := range files {
 		fmt.Fprintf(out, "wrote      %s\n", filepath.Join(o.out, f.name))
 	}
@@ -136,15 +169,37 @@ func newUpdateIdentity(o initOptions, now time.Time) (*updateIdentity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--model: %w", err)
 	}
+	validity := time.Duration(o.validityDays) * 24 * time.Hour
+	signer, err := newUpdateKey(o.domain, now, validity)
+	if err != nil {
+		return nil, err
+	}
+	id := &updateIdentity{domain: o.domain, model: o.model, vendor: vendor, class: class,
+		signer: signer, root: signer, secretName: o.secretName, ns: o.namespace}
+	if o.delegate {
+		if id.root, err = newUpdateKey(o.domain, now, validity); err != nil {
+			return nil, err
+		}
+		// The same chain 'fleetwave manifest delegate --key ROOT --to KEY --issuer DOMAIN --subject MODEL' writes.
+		claims := manifest.DelegationClaims{Issuer: o.domain, Subject: o.model}
+		if id.delegation, err = manifest.NewDelegation(nil, id.root.key, manifest.AlgorithmES256, signer.key.Public(), claims); err != nil {
+			return nil, fmt.Errorf("delegating from the root key: %w", err)
+		}
+	}
+	return id, nil
+}
+
+// newUpdateKey generates an EC P-256 key and its code-signing certificate.
+func newUpdateKey(domain string, now time.Time, validity time.Duration) (*updateKey, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("generating the signing key: %w", err)
+		return nil, fmt.Errorf("generating a key: %w", err)
 	}
 	keyID, err := manifest.KeyID(key.Public())
 	if err != nil {
 		return nil, err
 	}
-	certDER, err := codeSigningCertificate(key, o.domain, keyID, now, time.Duration(o.validityDays)*24*time.Hour)
+	certDER, err := codeSigningCertificate(key, domain, keyID, now, validity)
 	if err != nil {
 		return nil, err
 	}
@@ -152,10 +207,7 @@ func newUpdateIdentity(o initOptions, now time.Time) (*updateIdentity, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &updateIdentity{
-		domain: o.domain, model: o.model, vendor: vendor, class: class, key: key,
-		certDER: certDER, keyID: keyID, publicKeyX962: point, secretName: o.secretName, ns: o.namespace,
-	}, nil
+	return &updateKey{key: key, certDER: certDER, keyID: keyID, publicKeyX962: point}, nil
 }
 
 // codeSigningCertificate self-signs a certificate for key the way manifest-dev-tool does: key usage
@@ -190,12 +242,10 @@ type outputFile struct {
 }
 
 func (id *updateIdentity) files() ([]outputFile, error) {
-	keyDER, err := x509.MarshalPKCS8PrivateKey(id.key)
+	keyPEM, certPEM, err := id.signer.pem()
 	if err != nil {
-		return nil, fmt.Errorf("encoding the private key: %w", err)
+		return nil, err
 	}
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: id.certDER})
 	secret, err := id.secret(keyPEM, certPEM)
 	if err != nil {
 		return nil, err
@@ -204,12 +254,34 @@ func (id *updateIdentity) files() ([]outputFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []outputFile{
+	files := []outputFile{
 		{initKeyFile, keyPEM, 0o600},
 		{initCertFile, certPEM, 0o644},
 		{initSecretFile, secret, 0o600},
 		{initResourcesFile, resources, 0o644},
-	}, nil
+	}
+	if id.delegation == nil {
+		return files, nil
+	}
+	rootKeyPEM, rootCertPEM, err := id.root.pem()
+	if err != nil {
+		return nil, err
+	}
+	return append(files,
+		outputFile{initRootKeyFile, rootKeyPEM, 0o600},
+		outputFile{initRootCertFile, rootCertPEM, 0o644},
+		outputFile{initDelegationFile, id.delegation, 0o644},
+	), nil
+}
+
+// pem encodes the private key (PKCS#8) and the certificate.
+func (k *updateKey) pem() (keyPEM, certPEM []byte, err error) {
+	keyDER, err := x509.MarshalPKCS8PrivateKey(k.key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encoding a private key: %w", err)
+	}
+	keyPEM = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	return keyPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: k.certDER}), nil
 }
 
 // secret is the kubernetes.io/tls Secret a Manifest's spec.signingKey.secretRef names.
@@ -227,11 +299,15 @@ func (id *updateIdentity) secret(keyPEM, certPEM []byte) ([]byte, error) {
 				"update.fleetwave.io/model-name":    id.model,
 				"update.fleetwave.io/vendor-id":     id.vendor.String(),
 				"update.fleetwave.io/class-id":      id.class.String(),
-				"update.fleetwave.io/key-id":        hex.EncodeToString(id.keyID),
+				"update.fleetwave.io/key-id":        hex.EncodeToString(id.signer.keyID),
 			},
 		},
 		Type: corev1.SecretTypeTLS,
 		Data: map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM},
+	}
+	if id.delegation != nil {
+		s.Annotations["update.fleetwave.io/root-key-id"] = hex.EncodeToString(id.root.keyID)
+		s.Data[initSecretDelegation] = id.delegation
 	}
 	data, err := yaml.Marshal(s)
 	if err != nil {
@@ -241,8 +317,8 @@ func (id *updateIdentity) secret(keyPEM, certPEM []byte) ([]byte, error) {
 }
 
 var deviceResourcesTemplate = template.Must(template.New("c").Parse(`// Update identity and trust anchor of {{.Model}} devices from {{.Domain}}: the firmware accepts only
-// manifests for this vendor and class, signed by this key. Written by fleetwave init; regenerate it
-// rather than edit it.
+// manifests for this vendor and class, signed by this key (SUIT manifests also by a key it delegates
+// to). Written by fleetwave init; regenerate it rather than edit it.
 //
 //   vendor id  {{.Vendor}}  uuid5(DNS, "{{.Domain}}")
 //   class id   {{.Class}}  uuid5(vendor id, "{{.Model}}")
@@ -279,7 +355,7 @@ const uint8_t arm_uc_update_public_key[] = {
 `))
 
 // deviceResources renders update_default_resources.c with the arrays manifest-dev-tool's template
-// defines, so existing firmware builds compile it unchanged.
+// defines, so existing firmware builds compile it unchanged. Devices trust the root key.
 func (id *updateIdentity) deviceResources() ([]byte, error) {
 	var buf bytes.Buffer
 	err := deviceResourcesTemplate.Execute(&buf, map[string]string{
@@ -287,11 +363,11 @@ func (id *updateIdentity) deviceResources() ([]byte, error) {
 		"Model":          id.model,
 		"Vendor":         id.vendor.String(),
 		"Class":          id.class.String(),
-		"KeyID":          hex.EncodeToString(id.keyID),
+		"KeyID":          hex.EncodeToString(id.root.keyID),
 		"VendorBytes":    cByteArray(id.vendor[:]),
 		"ClassBytes":     cByteArray(id.class[:]),
-		"CertBytes":      cByteArray(id.certDER),
-		"PublicKeyBytes": cByteArray(id.publicKeyX962),
+		"CertBytes":      cByteArray(id.root.certDER),
+		"PublicKeyBytes": cByteArray(id.root.publicKeyX962),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rendering %s: %w", initResourcesFile, err)

@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -161,6 +164,102 @@ func TestInitKeepsExistingFiles(t *testing.T) {
 	if bytes.Equal(readFile(t, dir, initKeyFile), before) {
 		t.Fatal("init --force kept the old key")
 	}
+}
+
+// init --delegate: the Secret holds the delegated key and the chain, the device resources the root.
+// A SUIT manifest made from the Secret's entries, as the Manifest controller reads them, verifies on a
+// device that trusts only the root; without the chain that device refuses it.
+func TestInitDelegateMakesARootAndADelegatedKey(t *testing.T) {
+	dir := t.TempDir()
+	out := mustRun(t, "init", "--domain", "example.com", "--model", "widget-rev-a", "--out", dir, "--delegate")
+
+	var secret corev1.Secret
+	if err := yaml.UnmarshalStrict(readFile(t, dir, initSecretFile), &secret); err != nil {
+		t.Fatalf("Secret manifest: %v", err)
+	}
+	rootKey, err := manifest.ParsePrivateKey(readFile(t, dir, initRootKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, chain := secretSigningKey(t, secret)
+	if !bytes.Equal(secret.Data[corev1.TLSPrivateKeyKey], readFile(t, dir, initKeyFile)) ||
+		!bytes.Equal(chain, readFile(t, dir, initDelegationFile)) {
+		t.Error("the Secret does not hold the signing key and chain files")
+	}
+	rootDER, _ := pem.Decode(readFile(t, dir, initRootKeyFile))
+	for name, v := range secret.Data {
+		if block, _ := pem.Decode(v); block != nil && bytes.Equal(block.Bytes, rootDER.Bytes) {
+			t.Errorf("the Secret's %s is the root key", name)
+		}
+	}
+	rootKID, _ := manifest.KeyID(rootKey.Public())
+	signerKID, _ := manifest.KeyID(signer.Public())
+	if bytes.Equal(rootKID, signerKID) || secret.Annotations["update.fleetwave.io/root-key-id"] != hex.EncodeToString(rootKID) ||
+		secret.Annotations["update.fleetwave.io/key-id"] != hex.EncodeToString(signerKID) || !strings.Contains(out, hex.EncodeToString(rootKID)) {
+		t.Errorf("key ids: root %x, signer %x, annotations %v, output:\n%s", rootKID, signerKID, secret.Annotations, out)
+	}
+
+	// The device trusts what update_default_resources.c compiles in: the root's public key.
+	arrays := parseCArrays(t, string(readFile(t, dir, initResourcesFile)))
+	devicePub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), arrays["arm_uc_update_public_key"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootCert, _ := pem.Decode(readFile(t, dir, initRootCertFile))
+	if !devicePub.Equal(rootKey.Public()) || !bytes.Equal(arrays["arm_uc_default_certificate"], rootCert.Bytes) {
+		t.Fatal("the device resources do not hold the root key and certificate")
+	}
+	trusted := []crypto.PublicKey{devicePub}
+	spec := delegatedTestSpec(t)
+	spec.Delegation = chain
+	data, err := manifest.Build(spec, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := manifest.Verify(data, trusted)
+	if err != nil || !bytes.Equal(s.AnchorKeyID, rootKID) || !bytes.Equal(s.SignerKeyID, signerKID) {
+		t.Fatalf("a device trusting the root: %+v, %v", s, err)
+	}
+	spec.Delegation = nil
+	bare, err := manifest.Build(spec, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := manifest.Verify(bare, trusted); manifest.FailureOf(err) != manifest.FailureSignatureInvalid {
+		t.Errorf("without the chain: %v, want SignatureInvalid", err)
+	}
+}
+
+// secretSigningKey reads the Secret as the Manifest controller does: tls.key, tls.crt certifying it,
+// delegation.cbor delegating to it.
+func secretSigningKey(t *testing.T, secret corev1.Secret) (crypto.Signer, manifest.Delegation) {
+	t.Helper()
+	key, err := manifest.ParsePrivateKey(secret.Data[corev1.TLSPrivateKeyKey])
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(secret.Data[corev1.TLSCertKey])
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := manifest.CheckCertificateKey(cert, key); err != nil {
+		t.Fatalf("tls.crt: %v", err)
+	}
+	chain := manifest.Delegation(secret.Data["delegation.cbor"])
+	if err := chain.CheckDelegation(key.Public()); err != nil {
+		t.Fatalf("delegation.cbor: %v", err)
+	}
+	return key, chain
+}
+
+func delegatedTestSpec(t *testing.T) manifest.Spec {
+	t.Helper()
+	vendor, _ := manifest.VendorIDFromDomain("example.com")
+	class, _ := manifest.ClassIDFromModel(vendor, "widget-rev-a")
+	digest := sha256.Sum256([]byte("firmware"))
+	return manifest.Spec{Format: manifest.FormatSUIT, VendorID: vendor, ClassID: class, Version: "1.0.0",
+		PayloadDigest: digest[:], PayloadSize: 8, PayloadURI: "https://updates.example.com/fw.bin"}
 }
 
 func TestInitRejectsBadInput(t *testing.T) {
