@@ -291,7 +291,7 @@ func recordStep(uc *v1.UpdateCampaign, step rollout.Step, now time.Time) {
 	}
 	uc.Status.Totals = v1.DeviceCounts{}
 	for _, w := range uc.Status.Waves {
-		addCounts(&uc.Status.Totals, w.DeviceCounts)
+		uc.Status.Totals.Add(w.DeviceCounts)
 	}
 	recordConditions(uc, step, now)
 	if uc.Status.Phase.IsFinal() && uc.Status.CompletedAt == nil {
@@ -329,18 +329,4 @@ func recordConditions(uc *v1.UpdateCampaign, step rollout.Step, now time.Time) {
 	} else {
 		meta.RemoveStatusCondition(&uc.Status.Conditions, v1.ConditionPaused)
 	}
-}
-
-func addCounts(sum *v1.DeviceCounts, c v1.DeviceCounts) {
-	sum.Targeted += c.Targeted
-	sum.Succeeded += c.Succeeded
-	sum.Failed += c.Failed
-	sum.TimedOut += c.TimedOut
-	sum.Pending += c.Pending
-	sum.Skipped += c.Skipped
-	sum.Deferred += c.Deferred
-	sum.Queued += c.Queued
-	byClass := classCounts(sum.Failures)
-	byClass.Add(classCounts(c.Failures))
-	sum.Failures = failureCounts(byClass)
 }

@@ -487,6 +487,30 @@ type DeviceCounts struct {
 	Queued int64 `json:"queued,omitempty"`
 }
 
+// Add adds o's counts to c; c's failures by class get a copy of their own.
+func (c *DeviceCounts) Add(o DeviceCounts) {
+	c.Targeted += o.Targeted
+	c.Succeeded += o.Succeeded
+	c.Failed += o.Failed
+	c.TimedOut += o.TimedOut
+	c.Pending += o.Pending
+	c.Skipped += o.Skipped
+	c.Deferred += o.Deferred
+	c.Queued += o.Queued
+	if o.Failures != nil {
+		sum := FailureCounts{}
+		if c.Failures != nil {
+			sum = *c.Failures
+		}
+		sum.Release += o.Failures.Release
+		sum.Device += o.Failures.Device
+		sum.Network += o.Failures.Network
+		sum.Unconfirmed += o.Failures.Unconfirmed
+		sum.Unknown += o.Failures.Unknown
+		c.Failures = &sum
+	}
+}
+
 // FailureCounts counts failed devices by class (see spec.failurePolicy.classes).
 type FailureCounts struct {
 	// +optional

@@ -732,3 +732,18 @@ func TestInterventionsAreAppendOnly(t *testing.T) {
 		}
 	})
 }
+
+func TestDeviceCountsAddCopiesTheFailures(t *testing.T) {
+	wave := v1.DeviceCounts{Targeted: 3, Failed: 2, Deferred: 1, Queued: 4, Failures: &v1.FailureCounts{Release: 1, Network: 1}}
+	var total v1.DeviceCounts
+	total.Add(wave)
+	total.Add(wave)
+	want := v1.DeviceCounts{Targeted: 6, Failed: 4, Deferred: 2, Queued: 8, Failures: &v1.FailureCounts{Release: 2, Network: 2}}
+	if total.Targeted != want.Targeted || total.Failed != want.Failed || total.Deferred != want.Deferred ||
+		total.Queued != want.Queued || *total.Failures != *want.Failures {
+		t.Errorf("sum %+v (failures %+v), want %+v (failures %+v)", total, total.Failures, want, want.Failures)
+	}
+	if *wave.Failures != (v1.FailureCounts{Release: 1, Network: 1}) {
+		t.Errorf("adding changed the wave's own failures: %+v", wave.Failures)
+	}
+}

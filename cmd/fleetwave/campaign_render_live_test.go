@@ -96,18 +96,9 @@ func completed() *v1.UpdateCampaign {
 			c.Succeeded, c.Failed = sizes[i]-1, 1
 		}
 		uc.Status.Waves = append(uc.Status.Waves, v1.WaveStatus{Name: w.Name, Phase: v1.WaveSucceeded, DeviceCounts: c})
-		addCounts(&uc.Status.Totals, c)
+		uc.Status.Totals.Add(c)
 	}
 	return uc
-}
-
-func addCounts(sum *v1.DeviceCounts, c v1.DeviceCounts) {
-	sum.Targeted += c.Targeted
-	sum.Succeeded += c.Succeeded
-	sum.Failed += c.Failed
-	sum.TimedOut += c.TimedOut
-	sum.Pending += c.Pending
-	sum.Skipped += c.Skipped
 }
 
 type renderStep struct {

@@ -84,3 +84,15 @@ func Trickle(t testing.TB, addr, head string, body []byte, gap time.Duration) (s
 	}
 	return strings.TrimSpace(line), time.Since(start)
 }
+
+// FreeAddr is a loopback address with a port free a moment ago, for a process a test starts that
+// takes its listen address as a flag.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}

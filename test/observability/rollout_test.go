@@ -34,6 +34,7 @@ import (
 	"github.com/fleetwave/fleetwave/internal/pelion"
 	"github.com/fleetwave/fleetwave/internal/pelion/sim"
 	"github.com/fleetwave/fleetwave/internal/testenv"
+	"github.com/fleetwave/fleetwave/internal/testserver"
 )
 
 const (
@@ -56,7 +57,7 @@ func rollOut(t *testing.T) *rollout {
 	key := newSigningKey(t)
 	service := startSimulator(t, key)
 	manager := buildManager(t, env.RepoRoot)
-	metricsAddr := freeAddr(t)
+	metricsAddr := testserver.FreeAddr(t)
 	op := startOperator(t, env, manager, service.url, metricsAddr)
 	scraping := startScraping(metricsAddr)
 	publishManifest(t, env.Client, key, op)
@@ -312,14 +313,4 @@ func create(t *testing.T, c client.Client, objs ...client.Object) {
 			t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
 		}
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

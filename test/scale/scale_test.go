@@ -31,6 +31,7 @@ import (
 
 	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
 	"github.com/fleetwave/fleetwave/internal/testenv"
+	"github.com/fleetwave/fleetwave/internal/testserver"
 )
 
 func BenchmarkRollout10k(b *testing.B)  { benchmarkRollout(b, 10_000) }
@@ -69,7 +70,7 @@ func rolloutAt(b *testing.B, devices int) result {
 	bin := buildBinaries(b, env.RepoRoot, dir)
 
 	// Keys, the simulator and the operator, as the demo runs them.
-	simAddr, metricsAddr := freeAddr(b), freeAddr(b)
+	simAddr, metricsAddr := testserver.FreeAddr(b), testserver.FreeAddr(b)
 	startSimulator(b, bin["fleetwave"], dir, simAddr, devices)
 	operator := startOperator(b, env, bin["manager"], dir, simAddr, metricsAddr)
 
@@ -311,16 +312,6 @@ func mustCreate(b *testing.B, c client.Client, obj client.Object) {
 	if err := c.Create(context.Background(), obj); err != nil {
 		b.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
 	}
-}
-
-func freeAddr(b *testing.B) string {
-	b.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func waitPort(b *testing.B, addr string) {

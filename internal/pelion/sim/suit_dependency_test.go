@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -21,14 +20,9 @@ import (
 func (e *churnEnv) releaseDependent(name string, payload []byte, version string, depKey crypto.Signer) (string, []byte) {
 	e.t.Helper()
 	ctx := context.Background()
-	img, err := e.client.CreateFirmwareImage(ctx, pelion.ImageUpload{Name: name + "-image", Size: int64(len(payload)),
-		Open: pelion.ReaderAtSource(bytes.NewReader(payload), int64(len(payload)))})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	digest := sha256.Sum256(payload)
+	uri, digest := e.uploadImage(name, payload)
 	dep, err := manifest.Build(manifest.Spec{Format: manifest.FormatSUIT, VendorID: e.vendor, ClassID: e.class, Version: version,
-		PayloadDigest: digest[:], PayloadSize: uint64(len(payload)), PayloadURI: img.Datafile}, depKey)
+		PayloadDigest: digest[:], PayloadSize: uint64(len(payload)), PayloadURI: uri}, depKey)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -21,14 +21,9 @@ import (
 func (e *churnEnv) releaseSUIT(name string, payload []byte, spec manifest.Spec, key crypto.Signer) string {
 	e.t.Helper()
 	ctx := context.Background()
-	img, err := e.client.CreateFirmwareImage(ctx, pelion.ImageUpload{Name: name + "-image", Size: int64(len(payload)),
-		Open: pelion.ReaderAtSource(bytes.NewReader(payload), int64(len(payload)))})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	digest := sha256.Sum256(payload)
+	uri, digest := e.uploadImage(name, payload)
 	spec.Format, spec.VendorID, spec.ClassID = manifest.FormatSUIT, e.vendor, e.class
-	spec.PayloadDigest, spec.PayloadSize, spec.PayloadURI = digest[:], uint64(len(payload)), img.Datafile
+	spec.PayloadDigest, spec.PayloadSize, spec.PayloadURI = digest[:], uint64(len(payload)), uri
 	data, err := manifest.Build(spec, key)
 	if err != nil {
 		e.t.Fatal(err)
@@ -126,4 +121,15 @@ func TestSUITDevicesFollowDelegationChains(t *testing.T) {
 	if manifest.FailureDelegationInvalid.EventType() != "UPD4_FAIL_209" {
 		t.Errorf("DelegationInvalid reports %s", manifest.FailureDelegationInvalid.EventType())
 	}
+}
+
+// uploadImage uploads payload as a firmware image and returns its datafile URI and SHA-256.
+func (e *churnEnv) uploadImage(name string, payload []byte) (string, [32]byte) {
+	e.t.Helper()
+	img, err := e.client.CreateFirmwareImage(context.Background(), pelion.ImageUpload{Name: name + "-image", Size: int64(len(payload)),
+		Open: pelion.ReaderAtSource(bytes.NewReader(payload), int64(len(payload)))})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return img.Datafile, sha256.Sum256(payload)
 }
