@@ -36,7 +36,7 @@ func (run *campaignRun) startWave(ctx context.Context, k int) error {
 		if !settled {
 			return waitingFor(settleRetry, v1.ReasonWaveInProgress, "wave %q: waiting for the earlier attempt's remote campaigns to stop before the retry", w.Name)
 		}
-		chunks, err := run.cutChunks(ctx, k)
+		chunks, devices, err := run.cutChunks(ctx, k)
 		if err != nil {
 			return err
 		}
@@ -49,8 +49,9 @@ func (run *campaignRun) startWave(ctx context.Context, k int) error {
 		if err := run.status.write(ctx, run.uc); err != nil {
 			return err
 		}
+		return run.sendWave(ctx, k, devices)
 	}
-	return run.sendWave(ctx, k)
+	return run.sendWave(ctx, k, nil)
 }
 
 // resumeStart finishes a wave start that a crash or a conflict interrupted, before the planner is
@@ -66,16 +67,44 @@ func (run *campaignRun) resumeStart(ctx context.Context) error {
 		w.Phase, w.StartedAt = v1.WaveProgressing, run.timestamp()
 		return nil
 	}
-	return run.sendWave(ctx, k)
+	return run.sendWave(ctx, k, nil)
 }
 
-// cutChunks walks the fleet once to split wave k's range of points into chunks of at most
-// perChunk devices.
-func (run *campaignRun) cutChunks(ctx context.Context, k int) (rollout.Chunks, error) {
+// cutChunks walks the fleet once to split wave k's range of points into chunks of at most perChunk
+// devices, and keeps the devices of the range it met, so the start sends them without walking the
+// fleet again.
+func (run *campaignRun) cutChunks(ctx context.Context, k int) (rollout.Chunks, []waveDevice, error) {
 	lo, hi := run.plan.Range(k)
 	chunker := rollout.NewChunker(lo, hi, run.perChunk, run.plan.Sizes[k])
-	err := run.eachDevicePoint(ctx, func(_ pelion.Device, p uint64) error { chunker.Count(p); return nil })
-	return chunker.Chunks(), err
+	var devices []waveDevice
+	err := run.eachDevicePoint(ctx, func(d pelion.Device, p uint64) error {
+		chunker.Count(p)
+		if p >= lo && p < hi {
+			devices = append(devices, waveDevice{id: d.ID, point: p, updated: d.FirmwareChecksum == run.digest})
+		}
+		return nil
+	})
+	return chunker.Chunks(), devices, err
+}
+
+// waveDevice is a device of a wave's range of points, as a walk of the fleet met it.
+type waveDevice struct {
+	id      string
+	point   uint64
+	updated bool // it runs the payload already
+}
+
+// walkWave walks the fleet for the devices of wave k's range of points.
+func (run *campaignRun) walkWave(ctx context.Context, k int) ([]waveDevice, error) {
+	lo, hi := run.plan.Range(k)
+	var devices []waveDevice
+	err := run.eachDevicePoint(ctx, func(d pelion.Device, p uint64) error {
+		if p >= lo && p < hi {
+			devices = append(devices, waveDevice{id: d.ID, point: p, updated: d.FirmwareChecksum == run.digest})
+		}
+		return nil
+	})
+	return devices, err
 }
 
 func (run *campaignRun) waveChunks(k int) (rollout.Chunks, error) {
@@ -88,10 +117,11 @@ func (run *campaignRun) waveChunks(k int) (rollout.Chunks, error) {
 }
 
 // sendWave creates the remote campaigns of wave k's chunks (as many as spec.rate allows now),
-// adopting those that exist, and records the wave as started.
-func (run *campaignRun) sendWave(ctx context.Context, k int) error {
+// adopting those that exist, and records the wave as started. devices are the wave's, when the start
+// just walked the fleet; nil walks it again (a resumed start).
+func (run *campaignRun) sendWave(ctx context.Context, k int, devices []waveDevice) error {
 	w := &run.uc.Status.Waves[k]
-	if err := run.sendWaveDevices(ctx, k); err != nil {
+	if err := run.sendWaveDevices(ctx, k, devices); err != nil {
 		return err
 	}
 	w.Phase, w.StartedAt = v1.WaveProgressing, run.timestamp()
@@ -121,33 +151,34 @@ func (run *campaignRun) sendQueued(ctx context.Context) error {
 	if err := run.status.write(ctx, run.uc); err != nil {
 		return err
 	}
-	if err := run.sendWaveDevices(ctx, k); err != nil {
+	if err := run.sendWaveDevices(ctx, k, nil); err != nil {
 		return err
 	}
 	return run.observeWave(ctx, k)
 }
 
-// sendWaveDevices walks the fleet for wave k's devices that need the update and that no remote
-// campaign of its attempt pins, and sends a tick's worth of them (all without spec.rate); it records
-// those already updated, deferred and left queued.
-func (run *campaignRun) sendWaveDevices(ctx context.Context, k int) error {
+// sendWaveDevices sends wave k's devices (walking the fleet for them when devices is nil) that need
+// the update and that no remote campaign of its attempt pins, a tick's worth of them (all without
+// spec.rate); it records those already updated, deferred and left queued.
+func (run *campaignRun) sendWaveDevices(ctx context.Context, k int, devices []waveDevice) error {
 	w := &run.uc.Status.Waves[k]
 	chunks, err := run.waveChunks(k)
 	if err != nil {
 		return err
 	}
+	if devices == nil {
+		if devices, err = run.walkWave(ctx, k); err != nil {
+			return err
+		}
+	}
 	unsent := map[int][]string{}
 	updated := map[int][]string{} // devices already running the firmware, unless a campaign pins them
-	err = run.eachDevicePoint(ctx, func(d pelion.Device, p uint64) error {
-		if c := chunks.Of(p); c >= 0 && d.FirmwareChecksum == run.digest {
-			updated[c] = append(updated[c], d.ID)
+	for _, d := range devices {
+		if c := chunks.Of(d.point); c >= 0 && d.updated {
+			updated[c] = append(updated[c], d.id)
 		} else if c >= 0 {
-			unsent[c] = append(unsent[c], d.ID)
+			unsent[c] = append(unsent[c], d.id)
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	allowance := int64(math.MaxInt64)
 	if run.rate.Limited() {
