@@ -20,6 +20,10 @@ import (
 //	PayloadUnsupported  fota -25 MANIFEST_PAYLOAD_UNSUPPORTED 102 NONSPECIFIC_VALIDITY_ERROR
 //	VersionRejected     fota -27 MANIFEST_VERSION_REJECTED   221 ROLLBACK_PROTECTION
 //	InvalidURI          fota -21 MANIFEST_INVALID_URI        307 INVALID_RESOURCE_URI
+//	PrecursorMismatch   fota -32 MANIFEST_PRECURSOR_MISMATCH 229 WRONG_DELTA_PRECURSOR
+//
+// PrecursorMismatch is the device's own check of an arm-patch-stream manifest: its precursor-digest
+// must be the SHA-256 of the image the device runs, the image the patch applies to.
 //
 // SUIT's update-management and trust-domains extensions add these (a SUIT device reports the same
 // result codes through the device client):
@@ -52,6 +56,7 @@ const (
 	FailurePayloadUnsupported  DeviceFailure = "PayloadUnsupported"
 	FailureVersionRejected     DeviceFailure = "VersionRejected"
 	FailureInvalidURI          DeviceFailure = "InvalidURI"
+	FailurePrecursorMismatch   DeviceFailure = "PrecursorMismatch"
 	FailureDelegationInvalid   DeviceFailure = "DelegationInvalid"
 	FailureDependencyNotFound  DeviceFailure = "DependencyNotFound"
 	FailureDependencyIntegrity DeviceFailure = "DependencyIntegrity"
@@ -74,6 +79,7 @@ var deviceFailureCodes = map[DeviceFailure]failureCodes{
 	FailurePayloadUnsupported:  {-25, 102},
 	FailureVersionRejected:     {-27, 221},
 	FailureInvalidURI:          {-21, 307},
+	FailurePrecursorMismatch:   {-32, 229},
 	FailureDelegationInvalid:   {-23, 209},
 	FailureDependencyNotFound:  {-44, 211},
 	FailureDependencyIntegrity: {-26, 207},

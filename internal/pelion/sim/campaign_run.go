@@ -19,6 +19,7 @@ type target struct {
 	dev     *device
 	state   string // deployment state
 	event   string // the event the device reported, "" while pending
+	payload string // what it downloaded: PayloadFull, PayloadDelta, or ""
 	updated time.Time
 }
 
@@ -64,7 +65,7 @@ func (s *Server) fetchDevices(c *campaign, gen int) {
 	}
 	now := s.now()
 	c.manifest = m
-	c.downloads = newDownloadCache(max(s.cfg.Profile.wall(time.Duration(s.cfg.Profile.DownloadTimeout)), 30*time.Second))
+	c.downloads = newDownloadCache(max(s.cfg.Profile.wall(time.Duration(s.cfg.Profile.DownloadTimeout)), 30*time.Second), s.uploadedImage)
 	c.targets = make([]target, len(devs))
 	c.obj.Phase, c.obj.State, c.obj.ActiveAt = pelion.PhaseActive, pelion.StatePublishing, &now
 	c.activeAt = time.Now()
@@ -130,7 +131,7 @@ func (s *Server) dispatch(c *campaign, i int, gen int) {
 // record stores a device's report. Callers hold s.mu.
 func (s *Server) record(c *campaign, i int, o outcome, now time.Time) {
 	t := &c.targets[i]
-	t.event, t.updated, t.state = o.event, now, o.deploymentState()
+	t.event, t.updated, t.state, t.payload = o.event, now, o.deploymentState(), o.received
 	c.events[o.event]++
 	c.reported++
 	if c.obj.State == pelion.StatePublishing {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/fleetwave/fleetwave/internal/manifest"
 	"github.com/fleetwave/fleetwave/internal/pelion"
 )
 
@@ -73,11 +72,10 @@ func (d *device) firmware() (uint64, [32]byte, time.Time) {
 }
 
 // install records a new firmware image as the running one.
-func (d *device) install(sum *manifest.Summary, now time.Time) {
+func (d *device) install(image *installation, now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.version, d.updated = sum.Version, now
-	copy(d.digest[:], sum.PayloadDigest)
+	d.version, d.digest, d.updated = image.version, image.digest, now
 }
 
 // attributes returns the device's custom attributes; the map must not be modified.

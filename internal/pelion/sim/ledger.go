@@ -49,10 +49,12 @@ type CampaignRecord struct {
 
 // TargetRecord is one device a campaign selected and what it reported ("" while pending).
 type TargetRecord struct {
-	DeviceID        string    `json:"device_id"`
-	DeploymentState string    `json:"deployment_state"`
-	EventType       string    `json:"event_type,omitempty"`
-	At              time.Time `json:"at"`
+	DeviceID        string `json:"device_id"`
+	DeploymentState string `json:"deployment_state"`
+	EventType       string `json:"event_type,omitempty"`
+	// Payload is what the device downloaded: "full" (the image), "delta" (a patch), or "" (nothing).
+	Payload string    `json:"payload,omitempty"`
+	At      time.Time `json:"at"`
 }
 
 // ledger accumulates the records; it is guarded by Server.mu.
@@ -126,7 +128,7 @@ func (l *ledger) snapshot(withTargets bool) Ledger {
 		if withTargets {
 			rec.Targets = make([]TargetRecord, len(c.targets))
 			for i, t := range c.targets {
-				rec.Targets[i] = TargetRecord{DeviceID: t.dev.id, DeploymentState: t.state, EventType: t.event, At: t.updated}
+				rec.Targets[i] = TargetRecord{DeviceID: t.dev.id, DeploymentState: t.state, EventType: t.event, Payload: t.payload, At: t.updated}
 			}
 		}
 		out.Campaigns = append(out.Campaigns, rec)

@@ -129,7 +129,7 @@ func manifestObject(sum *manifest.Summary, size int) pelion.FirmwareManifest {
 		DeliveredPayloadDigest: hex.EncodeToString(sum.PayloadDigest),
 		DeliveredPayloadSize:   int64(sum.PayloadSize),
 		DeliveredPayloadURL:    sum.PayloadURI,
-		DeliveredPayloadType:   "full",
+		DeliveredPayloadType:   PayloadFull,
 		UpdatePriority:         sum.Priority,
 		Object:                 pelion.ObjectFirmwareManifest,
 		ParsedRawManifest: map[string]any{
@@ -143,7 +143,7 @@ func manifestObject(sum *manifest.Summary, size int) pelion.FirmwareManifest {
 		obj.ManifestSchemaVersion = "3"
 	}
 	if sum.PayloadFormat == manifest.PayloadArmPatchStream {
-		obj.DeliveredPayloadType = "delta"
+		obj.DeliveredPayloadType = PayloadDelta
 	}
 	if len(sum.PrecursorDigest) > 0 {
 		obj.PrecursorPayloadDigest = hex.EncodeToString(sum.PrecursorDigest)
