@@ -95,10 +95,10 @@ envtest: ## Build the envtest control plane (etcd, kube-apiserver, kubectl) and 
 ##@ Build
 
 .PHONY: build
-build: generate fmt vet ## Build the operator (bin/manager) and the CLI (bin/fleetwave, bin/kubectl-fleetwave).
+build: generate fmt vet ## Build the operator (bin/manager), the offline CLI (bin/fleetwave) and the kubectl plugin (bin/kubectl-fleetwave).
 	go build -o $(LOCALBIN)/manager .
 	go build -o $(LOCALBIN)/fleetwave ./cmd/fleetwave
-	ln -sf fleetwave $(LOCALBIN)/kubectl-fleetwave
+	go build -o $(LOCALBIN)/kubectl-fleetwave ./cmd/kubectl-fleetwave
 	install -m 0755 hack/kubectl_complete-fleetwave $(LOCALBIN)/kubectl_complete-fleetwave
 
 .PHONY: run

@@ -210,9 +210,9 @@ func campaignOperatorKubeconfig(t *testing.T, name, ns string) (string, *rest.Co
 	return path, user.Config()
 }
 
-// kubectlFleetwave runs the fleetwave CLI (as `kubectl fleetwave`) with a kubeconfig.
+// kubectlFleetwave runs the kubectl plugin (as `kubectl fleetwave`) with a kubeconfig.
 func kubectlFleetwave(kubeconfig string, args ...string) (string, error) {
-	out, err := exec.Command(fleetwaveCLI, append(args, "--kubeconfig", kubeconfig)...).CombinedOutput()
+	out, err := exec.Command(kubectlFleetwaveCLI, append(args, "--kubeconfig", kubeconfig)...).CombinedOutput()
 	return string(out), err
 }
 

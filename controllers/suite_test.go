@@ -59,6 +59,8 @@ var (
 	service *simService
 	// fleetwaveCLI is the fleetwave binary, built once, for checking manifests the way users do.
 	fleetwaveCLI string
+	// kubectlFleetwaveCLI is the kubectl plugin, built once, for acting on campaigns as a person does.
+	kubectlFleetwaveCLI string
 	// Signing keys the simulated devices trust, PEM-encoded as a Secret holds them.
 	ecKey, edKey        crypto.Signer
 	ecKeyPEM, ecCertPEM []byte
@@ -98,11 +100,14 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	fleetwaveCLI = filepath.Join(dir, "fleetwave")
-	build := exec.Command("go", "build", "-o", fleetwaveCLI, "./cmd/fleetwave")
-	build.Dir = env.RepoRoot
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the fleetwave CLI: %v\n%s", err, out)
-		return 1
+	kubectlFleetwaveCLI = filepath.Join(dir, "kubectl-fleetwave")
+	for bin, pkg := range map[string]string{fleetwaveCLI: "./cmd/fleetwave", kubectlFleetwaveCLI: "./cmd/kubectl-fleetwave"} {
+		build := exec.Command("go", "build", "-o", bin, pkg)
+		build.Dir = env.RepoRoot
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
+			return 1
+		}
 	}
 	return m.Run()
 }

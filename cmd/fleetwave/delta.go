@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fleetwave/fleetwave/internal/cli"
 	"github.com/fleetwave/fleetwave/internal/delta"
 )
 
@@ -69,11 +70,11 @@ func runDeltaCreate(cmd *cobra.Command, o deltaCreateOptions) error {
 	if o.blockSize < delta.MinBlockSize || o.blockSize > delta.MaxBlockSize {
 		return fmt.Errorf("--block-size %d: want %d to %d", o.blockSize, delta.MinBlockSize, delta.MaxBlockSize)
 	}
-	old, err := readFileLimited(o.from, delta.MaxImageSize, "an image")
+	old, err := cli.ReadFileLimited(o.from, delta.MaxImageSize, "an image")
 	if err != nil {
 		return fmt.Errorf("--from: %w", err)
 	}
-	img, err := readFileLimited(o.to, delta.MaxImageSize, "an image")
+	img, err := cli.ReadFileLimited(o.to, delta.MaxImageSize, "an image")
 	if err != nil {
 		return fmt.Errorf("--to: %w", err)
 	}

@@ -23,11 +23,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
-	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
 	"github.com/fleetwave/fleetwave/internal/manifest"
 )
 
@@ -43,8 +40,9 @@ const (
 	initRootKeyFile    = "update-root.key.pem"
 	initRootCertFile   = "update-root.crt.pem"
 	initDelegationFile = "update.delegation.cbor"
-	// initSecretDelegation is the Secret entry the Manifest controller reads a delegation chain from.
-	initSecretDelegation = v1.SigningKeyDelegationKey
+	// initSecretDelegation is the Secret entry the Manifest controller reads a delegation chain from
+	// (v1alpha1.SigningKeyDelegationKey; the API package would link the Kubernetes types).
+	initSecretDelegation = "delegation.cbor"
 )
 
 type initOptions struct {
@@ -286,9 +284,10 @@ func (k *updateKey) pem() (keyPEM, certPEM []byte, err error) {
 
 // secret is the kubernetes.io/tls Secret a Manifest's spec.signingKey.secretRef names.
 func (id *updateIdentity) secret(keyPEM, certPEM []byte) ([]byte, error) {
-	s := corev1.Secret{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: metav1.ObjectMeta{
+	s := secretManifest{
+		APIVersion: "v1",
+		Kind:       "Secret",
+		Metadata: secretMetadata{
 			Name:      id.secretName,
 			Namespace: id.ns,
 			// update.fleetwave.io/signing-key puts the Secret in the operator's watch
@@ -302,11 +301,11 @@ func (id *updateIdentity) secret(keyPEM, certPEM []byte) ([]byte, error) {
 				"update.fleetwave.io/key-id":        hex.EncodeToString(id.signer.keyID),
 			},
 		},
-		Type: corev1.SecretTypeTLS,
-		Data: map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM},
+		Type: "kubernetes.io/tls",
+		Data: map[string][]byte{"tls.crt": certPEM, "tls.key": keyPEM},
 	}
 	if id.delegation != nil {
-		s.Annotations["update.fleetwave.io/root-key-id"] = hex.EncodeToString(id.root.keyID)
+		s.Metadata.Annotations["update.fleetwave.io/root-key-id"] = hex.EncodeToString(id.root.keyID)
 		s.Data[initSecretDelegation] = id.delegation
 	}
 	data, err := yaml.Marshal(s)

@@ -21,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
 	"github.com/fleetwave/fleetwave/internal/manifest"
 )
 
@@ -246,7 +247,7 @@ func secretSigningKey(t *testing.T, secret corev1.Secret) (crypto.Signer, manife
 	if err := manifest.CheckCertificateKey(cert, key); err != nil {
 		t.Fatalf("tls.crt: %v", err)
 	}
-	chain := manifest.Delegation(secret.Data["delegation.cbor"])
+	chain := manifest.Delegation(secret.Data[v1.SigningKeyDelegationKey])
 	if err := chain.CheckDelegation(key.Public()); err != nil {
 		t.Fatalf("delegation.cbor: %v", err)
 	}

@@ -1,13 +1,12 @@
-// Command fleetwave is the fleetwave command line: offline manifest tooling (init, manifest create,
-// verify, inspect), the Update Service simulator (sim), and, installed as kubectl-fleetwave, the
-// kubectl plugin.
+// Command fleetwave is the offline fleetwave command line: manifest tooling (init, manifest create,
+// verify, inspect, delegate), binary deltas (delta) and the Update Service simulator (sim). It needs
+// no cluster and links no Kubernetes client, so it starts in milliseconds; the verbs that act on
+// campaigns in a cluster are the kubectl plugin, kubectl-fleetwave.
 package main
 
 import (
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -21,28 +20,11 @@ func main() {
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
-		Use: "fleetwave",
-		// Cobra takes the first word of Use as the name; the display name keeps "kubectl fleetwave"
-		// whole in help and usage lines.
-		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: commandName()},
-		Short:         "Firmware update campaigns for device fleets, from Kubernetes",
+		Use:           "fleetwave",
+		Short:         "Firmware update manifests, keys, deltas and an Update Service simulator, offline",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(
-		newInitCmd(), newManifestCmd(), newSimCmd(),
-		newListCmd(), newStatusCmd(), newApproveCmd(), newAbortCmd(), newRetryCmd(), newRollForwardCmd(), newPlanCmd(), newPauseCmd(), newResumeCmd(),
-	)
-	root.AddCommand(newDeltaCmd())
-	addCompletions(root)
+	root.AddCommand(newInitCmd(), newManifestCmd(), newSimCmd(), newDeltaCmd())
 	return root
-}
-
-// commandName is "kubectl fleetwave" when the binary runs as a kubectl plugin, so help text matches
-// what the user typed.
-func commandName() string {
-	if strings.HasPrefix(filepath.Base(os.Args[0]), "kubectl-") {
-		return "kubectl fleetwave"
-	}
-	return "fleetwave"
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/fleetwave/fleetwave/internal/cli"
 	"github.com/fleetwave/fleetwave/internal/manifest"
 )
 
@@ -151,7 +152,7 @@ func runManifestCreate(cmd *cobra.Command, o createOptions) error {
 	if err != nil {
 		return err
 	}
-	keyPEM, err := readFileLimited(o.keyFile, maxKeyFile, "a key file")
+	keyPEM, err := cli.ReadFileLimited(o.keyFile, maxKeyFile, "a key file")
 	if err != nil {
 		return fmt.Errorf("--key: %w", err)
 	}
@@ -217,12 +218,12 @@ func (o createOptions) spec(flags *pflag.FlagSet) (manifest.Spec, error) {
 		}
 	}
 	if o.vendorDataFile != "" {
-		if spec.VendorData, err = readFileLimited(o.vendorDataFile, manifest.MaxManifestSize, "vendor data (it goes into a manifest)"); err != nil {
+		if spec.VendorData, err = cli.ReadFileLimited(o.vendorDataFile, manifest.MaxManifestSize, "vendor data (it goes into a manifest)"); err != nil {
 			return manifest.Spec{}, fmt.Errorf("--vendor-data: %w", err)
 		}
 	}
 	if o.delegationFile != "" {
-		chain, err := readFileLimited(o.delegationFile, manifest.MaxManifestSize, "a delegation chain (it goes into a manifest)")
+		chain, err := cli.ReadFileLimited(o.delegationFile, manifest.MaxManifestSize, "a delegation chain (it goes into a manifest)")
 		if err != nil {
 			return manifest.Spec{}, fmt.Errorf("--delegation: %w", err)
 		}
@@ -247,7 +248,7 @@ func hashFile(path string) ([]byte, uint64, error) {
 }
 
 func readManifestFile(path string) ([]byte, error) {
-	return readFileLimited(path, maxManifestFile, "a manifest file")
+	return cli.ReadFileLimited(path, maxManifestFile, "a manifest file")
 }
 
 type verifyOptions struct {
@@ -357,7 +358,7 @@ func readDependencies(paths []string) (manifest.Dependencies, error) {
 // loadVerificationKey reads a public key or certificate; with allowPrivate, a private key file
 // stands for its public half.
 func loadVerificationKey(path string, allowPrivate bool) (crypto.PublicKey, error) {
-	data, err := readFileLimited(path, maxKeyFile, "a key or certificate file")
+	data, err := cli.ReadFileLimited(path, maxKeyFile, "a key or certificate file")
 	if err != nil {
 		return nil, err
 	}
@@ -684,7 +685,7 @@ trust only the chain's root then accept manifests the delegated key signs.`,
 }
 
 func runManifestDelegate(out io.Writer, o delegateOptions) error {
-	keyPEM, err := readFileLimited(o.keyFile, maxKeyFile, "a key file")
+	keyPEM, err := cli.ReadFileLimited(o.keyFile, maxKeyFile, "a key file")
 	if err != nil {
 		return fmt.Errorf("--key: %w", err)
 	}
@@ -698,7 +699,7 @@ func runManifestDelegate(out io.Writer, o delegateOptions) error {
 	}
 	var parent manifest.Delegation
 	if o.chainFile != "" {
-		if parent, err = readFileLimited(o.chainFile, manifest.MaxManifestSize, "a delegation chain"); err != nil {
+		if parent, err = cli.ReadFileLimited(o.chainFile, manifest.MaxManifestSize, "a delegation chain"); err != nil {
 			return fmt.Errorf("--chain: %w", err)
 		}
 	}

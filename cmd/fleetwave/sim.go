@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fleetwave/fleetwave/internal/cli"
 	"github.com/fleetwave/fleetwave/internal/manifest"
 	"github.com/fleetwave/fleetwave/internal/pelion/sim"
 )
@@ -69,7 +70,7 @@ only on loopback.`,
 
 // simConfig turns the flags into a simulator configuration.
 func simConfig(o simOptions) (sim.Config, error) {
-	key, err := readFileLimited(o.apiKeyFile, maxKeyFile, "an API key file")
+	key, err := cli.ReadFileLimited(o.apiKeyFile, maxKeyFile, "an API key file")
 	if err != nil {
 		return sim.Config{}, fmt.Errorf("reading the API key: %w", err)
 	}
@@ -99,7 +100,7 @@ func simConfig(o simOptions) (sim.Config, error) {
 }
 
 func readTrustKey(path string) (crypto.PublicKey, error) {
-	data, err := readFileLimited(path, maxKeyFile, "a key or certificate file")
+	data, err := cli.ReadFileLimited(path, maxKeyFile, "a key or certificate file")
 	if err != nil {
 		return nil, fmt.Errorf("--trust-key: %w", err)
 	}

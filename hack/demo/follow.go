@@ -45,10 +45,10 @@ func gateOf(uc *v1.UpdateCampaign) (gate, bool) {
 	return gate{}, false
 }
 
-// follow shows the campaign with `fleetwave status -w` until it completes, and returns the gates
-// it passed. Whenever the campaign waits for a person, the view stays on screen for a moment with
-// the command it suggests; then the demo stops it, says what happened, types that command as the
-// person would (accepting failures with acceptReason), and follows on.
+// follow shows the campaign with `kubectl fleetwave status -w` until it completes, and returns the
+// gates it passed. Whenever the campaign waits for a person, the view stays on screen for a moment
+// with the command it suggests; then the demo stops it, says what happened, types that command as
+// the person would (accepting failures with acceptReason), and follows on.
 func (d *demo) follow(ctx context.Context, name, acceptReason string) ([]gate, error) {
 	var passed []gate
 	for {
@@ -63,10 +63,10 @@ func (d *demo) follow(ctx context.Context, name, acceptReason string) ([]gate, e
 	}
 }
 
-// watchUntilGate runs `fleetwave status NAME -w` until the campaign ends (waiting=false, and the
-// command's verdict) or waits for a person (waiting=true).
+// watchUntilGate runs `kubectl fleetwave status NAME -w` until the campaign ends (waiting=false, and
+// the command's verdict) or waits for a person (waiting=true).
 func (d *demo) watchUntilGate(ctx context.Context, name string) (g gate, waiting bool, err error) {
-	watch := exec.CommandContext(ctx, d.bin("fleetwave"), "status", name, "-n", namespace,
+	watch := exec.CommandContext(ctx, d.bin("kubectl-fleetwave"), "status", name, "-n", namespace,
 		"-w", "--timeout", d.o.timeout.String(), "--kubeconfig", d.kubeconfig)
 	watch.Stdout, watch.Stderr = os.Stdout, os.Stderr
 	if err := watch.Start(); err != nil {
@@ -131,7 +131,7 @@ func (d *demo) approve(ctx context.Context, name string, g gate, acceptReason st
 	what, reason := gateStory(uc, g, acceptReason)
 	step(what, fmt.Sprintf("kubectl fleetwave approve %s --reason '%s'", name, reason))
 	time.Sleep(d.o.pause / 2) // the person types
-	out, err := exec.CommandContext(ctx, d.bin("fleetwave"), "approve", name, "-n", namespace,
+	out, err := exec.CommandContext(ctx, d.bin("kubectl-fleetwave"), "approve", name, "-n", namespace,
 		"--reason", reason, "--kubeconfig", d.kubeconfig).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("approve %s: %w\n%s", name, err, out)

@@ -51,9 +51,9 @@ func (d *demo) gatedRollout(ctx context.Context) error {
 
 // list shows every campaign of the demo namespace, as `kubectl fleetwave list` does.
 func (d *demo) list(ctx context.Context) error {
-	out, err := exec.CommandContext(ctx, d.bin("fleetwave"), "list", "-n", namespace, "--kubeconfig", d.kubeconfig).CombinedOutput()
+	out, err := exec.CommandContext(ctx, d.bin("kubectl-fleetwave"), "list", "-n", namespace, "--kubeconfig", d.kubeconfig).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("fleetwave list: %w\n%s", err, out)
+		return fmt.Errorf("kubectl fleetwave list: %w\n%s", err, out)
 	}
 	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
 		fmt.Printf("    %s\n", line)

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
+	"github.com/fleetwave/fleetwave/internal/cli"
 	"github.com/fleetwave/fleetwave/internal/rollout"
 )
 
@@ -102,7 +103,7 @@ func (o *planOptions) run(ctx context.Context, args []string) (*v1.UpdateCampaig
 
 // readCampaignFile reads one UpdateCampaign from a YAML or JSON file.
 func readCampaignFile(path string) (*v1.UpdateCampaign, error) {
-	data, err := readFileLimited(path, maxCampaignFile, "a campaign manifest")
+	data, err := cli.ReadFileLimited(path, maxCampaignFile, "a campaign manifest")
 	if err != nil {
 		return nil, err
 	}

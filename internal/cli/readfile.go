@@ -1,22 +1,10 @@
-package main
+package cli
 
 import (
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-)
-
-// Bounds on the files the CLI reads whole into memory. A path may name anything (/dev/zero, a pipe, a
-// multi-gigabyte image given by mistake), so every such read stops one byte past its bound. Payloads
-// are not read whole: hashFile streams them through SHA-256 in constant memory.
-const (
-	// maxKeyFile bounds keys, certificates and the API key file: a PEM certificate chain is a few KiB.
-	maxKeyFile = 1 << 20
-	// maxManifestFile bounds what verify and inspect read. A manifest is at most
-	// manifest.MaxManifestSize (2 KiB); a file somewhat larger is still decoded, so the decoder can say
-	// why it is not one, and anything past this bound is not worth loading.
-	maxManifestFile = 64 << 10
 )
 
 // fileTooLargeError is the error of a read that passed its bound.
@@ -41,10 +29,10 @@ func sizeText(n int64) string {
 	}
 }
 
-// readFileLimited reads a whole file of at most limit bytes; what names the kind of file for the
+// ReadFileLimited reads a whole file of at most limit bytes; what names the kind of file for the
 // error ("a key file"). A longer file fails with an error naming the path and the limit, having read
 // no more than limit+1 bytes of it.
-func readFileLimited(path string, limit int64, what string) ([]byte, error) {
+func ReadFileLimited(path string, limit int64, what string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

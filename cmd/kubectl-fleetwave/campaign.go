@@ -244,7 +244,7 @@ once raise the attempt twice rather than once.` + auditNote,
 	}.command()
 }
 
-// examples prefixes each example line with the name the command was run as, indented as cobra
+// examples prefixes each example line with the name users run the plugin as, indented as cobra
 // shows examples.
 func examples(lines string) string {
 	var b strings.Builder
@@ -252,7 +252,7 @@ func examples(lines string) string {
 		if i > 0 {
 			b.WriteString("\n")
 		}
-		b.WriteString("  " + commandName() + " " + line)
+		b.WriteString("  " + commandName + " " + line)
 	}
 	return b.String()
 }
