@@ -33,6 +33,7 @@ import (
 	"github.com/fleetwave/fleetwave/controllers"
 	"github.com/fleetwave/fleetwave/internal/egress"
 	"github.com/fleetwave/fleetwave/internal/pelion"
+	"github.com/fleetwave/fleetwave/internal/pelion/pelionmetrics"
 )
 
 // The operator records events on the objects it reconciles, in their namespaces.
@@ -234,7 +235,7 @@ func metricsOptions(o options) metricsserver.Options {
 
 // setupControllers wires the reconcilers to the manager and to the Update Service.
 func setupControllers(mgr ctrl.Manager, o options, apiKeyRef types.NamespacedName) error {
-	observer, err := pelion.NewPrometheusObserver(metrics.Registry)
+	observer, err := pelionmetrics.NewObserver(metrics.Registry)
 	if err != nil {
 		return fmt.Errorf("registering Update Service metrics: %w", err)
 	}

@@ -88,7 +88,7 @@ func WithRetryPolicy(p RetryPolicy) Option {
 	}
 }
 
-// WithObserver installs a hook told about every request attempt (see NewPrometheusObserver).
+// WithObserver installs a hook told about every request attempt (see pelionmetrics.NewObserver).
 func WithObserver(o RequestObserver) Option {
 	return func(c *Client) error { c.observe = o; return nil }
 }

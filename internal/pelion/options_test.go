@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/fleetwave/fleetwave/internal/pelion"
+	"github.com/fleetwave/fleetwave/internal/pelion/pelionmetrics"
 	"github.com/fleetwave/fleetwave/internal/pelion/sim"
 )
 
@@ -39,11 +40,11 @@ func TestOptionValidation(t *testing.T) {
 
 func TestRateLimitedClientAndPrometheusHook(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	observe, err := pelion.NewPrometheusObserver(reg)
+	observe, err := pelionmetrics.NewObserver(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pelion.NewPrometheusObserver(reg); err != nil {
+	if _, err := pelionmetrics.NewObserver(reg); err != nil {
 		t.Fatalf("a second client on the same registry: %v", err)
 	}
 	e := newEnv(t, sim.Config{Devices: 3}, pelion.WithRateLimit(200, 2), pelion.WithObserver(observe))

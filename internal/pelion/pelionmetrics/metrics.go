@@ -1,4 +1,7 @@
-package pelion
+// Package pelionmetrics turns the Update Service client's request observations into Prometheus
+// metrics. It is a package of its own so that the offline CLI, which links the client's types through
+// the simulator, does not link Prometheus.
+package pelionmetrics
 
 import (
 	"errors"
@@ -6,13 +9,15 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fleetwave/fleetwave/internal/pelion"
 )
 
-// NewPrometheusObserver registers fleetwave_pelion_requests_total (by operation and status code, "none"
+// NewObserver registers fleetwave_pelion_requests_total (by operation and status code, "none"
 // when no response arrived) and fleetwave_pelion_request_duration_seconds (by operation) with reg, and
 // returns a RequestObserver that feeds them.
 // Several clients may share one registry.
-func NewPrometheusObserver(reg prometheus.Registerer) (RequestObserver, error) {
+func NewObserver(reg prometheus.Registerer) (pelion.RequestObserver, error) {
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fleetwave_pelion_requests_total",
 		Help: "Update Service request attempts by operation and HTTP status code.",
