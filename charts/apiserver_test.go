@@ -55,7 +55,7 @@ func installMonitoringCRDs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		crds, err := decodeObjects(data)
+		crds, err := testenv.DecodeObjects(data)
 		if err != nil {
 			t.Fatalf("%s: %v", file, err)
 		}

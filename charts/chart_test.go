@@ -10,16 +10,13 @@ package charts
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/fleetwave/fleetwave/internal/testenv"
 	"github.com/fleetwave/fleetwave/test/observability/maketool"
@@ -71,7 +68,7 @@ func render(t *testing.T, r release, extra ...string) []*unstructured.Unstructur
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := decodeObjects(out)
+	objs, err := testenv.DecodeObjects(out)
 	if err != nil {
 		t.Fatalf("helm template %s: %v", r.values, err)
 	}
@@ -89,23 +86,6 @@ func helmTemplate(r release, extra ...string) ([]byte, error) {
 		return nil, fmt.Errorf("helm %v: %w\n%s", args, err, stderr.String())
 	}
 	return out, nil
-}
-
-// decodeObjects reads a stream of YAML documents, skipping empty ones.
-func decodeObjects(data []byte) ([]*unstructured.Unstructured, error) {
-	var objs []*unstructured.Unstructured
-	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	for {
-		obj := &unstructured.Unstructured{}
-		if err := decoder.Decode(&obj.Object); errors.Is(err, io.EOF) {
-			return objs, nil
-		} else if err != nil {
-			return nil, err
-		}
-		if len(obj.Object) > 0 {
-			objs = append(objs, obj)
-		}
-	}
 }
 
 // find returns the object of that kind, namespace and name, or nil.

@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/fleetwave/fleetwave/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite charts/fleetwave/files from config/")
@@ -216,7 +218,7 @@ func parseYAML(t *testing.T, path string) *unstructured.Unstructured {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := decodeObjects(data)
+	objs, err := testenv.DecodeObjects(data)
 	if err != nil || len(objs) != 1 {
 		t.Fatalf("%s: %d objects (%v), want 1", path, len(objs), err)
 	}
