@@ -110,7 +110,7 @@ func startSimulator(b *testing.B, fleetwave, dir, addr string, devices int) {
 
 // startOperator starts the operator as a cluster admin of env, against the simulator on simAddr, with
 // its API key Secret in place and its metrics on metricsAddr.
-func startOperator(b *testing.B, env *testenv.Env, manager, dir, simAddr, metricsAddr string) *exec.Cmd {
+func startOperator(b *testing.B, env *testenv.Env, manager, dir, simAddr, metricsAddr string, flags ...string) *exec.Cmd {
 	b.Helper()
 	user, err := env.AddUser("scale", "system:masters")
 	if err != nil {
@@ -125,10 +125,10 @@ func startOperator(b *testing.B, env *testenv.Env, manager, dir, simAddr, metric
 	mustCreate(b, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleetwave-system"}})
 	mustCreate(b, c, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "fleetwave-system", Name: "fleetwave-api-key"},
 		Data: map[string][]byte{"api-key": []byte("ak_scale_benchmark")}})
-	return start(b, filepath.Join(dir, "operator.log"), []string{"KUBECONFIG=" + filepath.Join(dir, "kubeconfig")},
-		manager, "--update-service-url", "http://"+simAddr, "--metrics-bind-address", metricsAddr,
+	args := append([]string{"--update-service-url", "http://" + simAddr, "--metrics-bind-address", metricsAddr,
 		"--metrics-secure=false", "--health-probe-bind-address", "0", "--campaign-poll-interval", "1s",
-		"--update-service-qps", "500", "--update-service-burst", "500")
+		"--update-service-qps", "500", "--update-service-burst", "500"}, flags...)
+	return start(b, filepath.Join(dir, "operator.log"), []string{"KUBECONFIG=" + filepath.Join(dir, "kubeconfig")}, manager, args...)
 }
 
 // publishManifest creates, in ns, the signing key Secret from dir/keys, a 64 KiB firmware image and
