@@ -56,8 +56,21 @@ type FirmwareImageReconciler struct {
 func (r *FirmwareImageReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return lifecycle[*v1.FirmwareImage]{
 		client: r.Client, recorder: r.Recorder, clock: r.Clock, finalizer: firmwareImageFinalizer,
-		apply: untimed(r.reconcileUpload), cleanup: r.reconcileDelete,
+		apply: r.reconcileImage, cleanup: r.reconcileDelete,
 	}.reconcile(ctx, req, &v1.FirmwareImage{})
+}
+
+// reconcileImage uploads the image, then the delta patches from its precursors, looking again later
+// while a precursor is not Ready or a delta failed.
+func (r *FirmwareImageReconciler) reconcileImage(ctx context.Context, img *v1.FirmwareImage, _ *statusWriter) (ctrl.Result, error) {
+	if err := r.reconcileUpload(ctx, img); err != nil {
+		return ctrl.Result{}, err
+	}
+	svc, err := r.Service.UpdateService(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: r.reconcileDeltas(ctx, svc, img)}, nil
 }
 
 // reconcileUpload observes the remote image and uploads it when it is missing.
@@ -237,7 +250,7 @@ func (r *FirmwareImageReconciler) reconcileDelete(ctx context.Context, img *v1.F
 			// A watch on Manifests brings the image back when they go.
 			return waiting(v1.ReasonInUse, "Deletion waits: the image is referenced by Manifest %s", strings.Join(users, ", "))
 		}
-		markProgressing(img, r.Clock.Now(), v1.ReasonDeleting, "Deleting the remote image")
+		markProgressing(img, r.Clock.Now(), v1.ReasonDeleting, "Deleting the remote image and its delta patches")
 		if err := r.deleteRemote(ctx, img); err != nil {
 			return err
 		}
@@ -263,6 +276,9 @@ func (r *FirmwareImageReconciler) manifestsUsing(ctx context.Context, img *v1.Fi
 func (r *FirmwareImageReconciler) deleteRemote(ctx context.Context, img *v1.FirmwareImage) error {
 	svc, err := r.Service.UpdateService(ctx)
 	if err != nil {
+		return err
+	}
+	if err := deletePatches(ctx, svc, img); err != nil {
 		return err
 	}
 	id := img.Status.ImageID

@@ -85,7 +85,7 @@ func (r *ManifestReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 }
 
 // reconcilePublish waits for the image, signs once, and makes sure the Update Service has the
-// manifest.
+// manifest and one delta manifest for each patch the image uploaded.
 func (r *ManifestReconciler) reconcilePublish(ctx context.Context, mf *v1.Manifest) error {
 	img, err := r.readyImage(ctx, mf)
 	if err != nil {
@@ -96,7 +96,10 @@ func (r *ManifestReconciler) reconcilePublish(ctx context.Context, mf *v1.Manife
 			return err
 		}
 	}
-	return r.publish(ctx, mf)
+	if err := r.publish(ctx, mf); err != nil {
+		return err
+	}
+	return r.publishDeltas(ctx, mf, img)
 }
 
 // signOnce signs unless the API server already holds a signature for this image, and only from an
@@ -422,6 +425,15 @@ func (r *ManifestReconciler) reconcileDelete(ctx context.Context, mf *v1.Manifes
 		return nil
 	}
 	markProgressing(mf, r.Clock.Now(), v1.ReasonDeleting, "Deleting the remote manifest")
+	if len(mf.Status.Deltas) > 0 {
+		svc, err := r.Service.UpdateService(ctx)
+		if err != nil {
+			return err
+		}
+		if err := deleteDeltaManifests(ctx, svc, mf); err != nil {
+			return err
+		}
+	}
 	id, err := r.remoteID(ctx, mf)
 	if err != nil {
 		// Not knowing whether a remote manifest exists is no reason to forget it: keep the

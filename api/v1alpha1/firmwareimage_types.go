@@ -8,6 +8,8 @@ import (
 // Update Service. It is immutable: a new build is a new FirmwareImage.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.source.url) || has(self.sha256)",message="sha256 is required when source.url is set",fieldPath=".sha256"
+// +kubebuilder:validation:XValidation:rule="!has(self.deltaFrom) || self.deltaFrom.all(d, self.deltaFrom.exists_one(e, e.image == d.image))",message="deltaFrom names each precursor image once",fieldPath=".deltaFrom"
+// +kubebuilder:validation:XValidation:rule="!(has(self.encrypt) && self.encrypt) || !has(self.deltaFrom) || size(self.deltaFrom) == 0",message="deltaFrom cannot be combined with encrypt: the Update Service does not encrypt delta payloads",fieldPath=".deltaFrom"
 type FirmwareImageSpec struct {
 	// source is where the firmware binary is read from: exactly one of url or configMap.
 	// +required
@@ -27,10 +29,107 @@ type FirmwareImageSpec struct {
 	Encrypt bool `json:"encrypt,omitempty"`
 
 	// deletionPolicy says what happens to the image in the Update Service when this object is
-	// deleted: Delete removes it (once no Manifest references it), Retain keeps it.
+	// deleted: Delete removes it (once no Manifest references it), Retain keeps it. The delta
+	// patches made for deltaFrom follow the same policy.
 	// +optional
 	// +kubebuilder:default=Delete
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// deltaFrom names precursor FirmwareImages, in the same namespace, that devices may be running:
+	// for each, once both are uploaded, the operator makes an arm-patch-stream patch from the
+	// precursor to this image and uploads it, unless the patch is not worth it (see threshold).
+	// +optional
+	// +kubebuilder:validation:MaxItems=4
+	DeltaFrom []DeltaSource `json:"deltaFrom,omitempty"`
+}
+
+// DeltaSource names one precursor image to make a delta patch from.
+type DeltaSource struct {
+	// image is the name of the precursor FirmwareImage.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Image string `json:"image"`
+
+	// blockSize is the largest frame of the patch in bytes, and the size of each of the device's
+	// two work buffers. Legacy Update Client devices accept at most 512.
+	// +optional
+	// +kubebuilder:default=512
+	// +kubebuilder:validation:Minimum=64
+	// +kubebuilder:validation:Maximum=1048576
+	BlockSize int32 `json:"blockSize,omitempty"`
+
+	// threshold is the patch size, in percent of the full image, at and above which the patch is
+	// not worth sending: devices then get the full image (manifest-delta-tool's default, 60).
+	// +optional
+	// +kubebuilder:default=60
+	// +kubebuilder:validation:Minimum=30
+	// +kubebuilder:validation:Maximum=99
+	Threshold int32 `json:"threshold,omitempty"`
+}
+
+// DeltaResult says what became of the delta from one precursor.
+// +kubebuilder:validation:Enum=Uploaded;NotWorthIt;ImageTooLarge
+type DeltaResult string
+
+const (
+	// DeltaUploaded means the patch is uploaded; devices running the precursor can use it.
+	DeltaUploaded DeltaResult = "Uploaded"
+	// DeltaNotWorthIt means the patch came to threshold percent of the full image or more; devices
+	// running the precursor get the full image and no patch is uploaded.
+	DeltaNotWorthIt DeltaResult = "NotWorthIt"
+	// DeltaImageTooLarge means one of the images is over the largest image the operator diffs (32 MiB);
+	// devices running the precursor get the full image.
+	DeltaImageTooLarge DeltaResult = "ImageTooLarge"
+)
+
+// ConditionDeltaReady on a FirmwareImage with deltaFrom is True once every precursor's delta is
+// decided: uploaded, or found not worth it (reason DeltaNotWorthIt when at least one falls back to
+// the full image). It is False while a precursor is not Ready yet or a delta failed.
+const ConditionDeltaReady = "DeltaReady"
+
+// Reasons of ConditionDeltaReady.
+const (
+	// ReasonDeltasUploaded: every precursor has an uploaded patch.
+	ReasonDeltasUploaded = "DeltasUploaded"
+	// ReasonDeltaNotWorthIt: at least one precursor falls back to the full image.
+	ReasonDeltaNotWorthIt = "DeltaNotWorthIt"
+	// ReasonPrecursorNotReady: a precursor FirmwareImage is missing or not Ready yet.
+	ReasonPrecursorNotReady = "PrecursorNotReady"
+	// ReasonDeltaFailed: making or uploading a patch failed; retried with backoff.
+	ReasonDeltaFailed = "DeltaFailed"
+)
+
+// FirmwareImageDelta is the delta patch from one precursor.
+type FirmwareImageDelta struct {
+	// precursor is the name of the precursor FirmwareImage.
+	// +required
+	Precursor string `json:"precursor"`
+
+	// precursorSHA256 is the SHA-256 of the precursor image the patch applies to.
+	// +required
+	PrecursorSHA256 string `json:"precursorSHA256"`
+
+	// result says whether the patch was uploaded or devices fall back to the full image.
+	// +required
+	Result DeltaResult `json:"result"`
+
+	// patchSHA256 is the SHA-256 of the patch (set unless result is ImageTooLarge).
+	// +optional
+	PatchSHA256 string `json:"patchSHA256,omitempty"`
+
+	// patchSize is the size of the patch in bytes (set unless result is ImageTooLarge).
+	// +optional
+	PatchSize int64 `json:"patchSize,omitempty"`
+
+	// imageID is the Update Service's id of the uploaded patch (result Uploaded only).
+	// +optional
+	ImageID string `json:"imageID,omitempty"`
+
+	// datafileURL is where devices download the patch from (result Uploaded only).
+	// +optional
+	DatafileURL string `json:"datafileURL,omitempty"`
 }
 
 // FirmwareImageSource names exactly one place to read the firmware binary from.
@@ -101,7 +200,12 @@ type FirmwareImageStatus struct {
 	// +optional
 	DatafileURL string `json:"datafileURL,omitempty"`
 
-	// conditions: Ready, Reconciling and Stalled.
+	// deltas are the delta patches from spec.deltaFrom's precursors, one per precursor once decided.
+	// +optional
+	// +kubebuilder:validation:MaxItems=4
+	Deltas []FirmwareImageDelta `json:"deltas,omitempty"`
+
+	// conditions: Ready, Reconciling, Stalled and, with deltaFrom, DeltaReady.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -200,11 +200,46 @@ type ManifestStatus struct {
 	// +optional
 	KeyID string `json:"keyID,omitempty"`
 
+	// deltas are the signed arm-patch-stream manifests, one for each delta patch the FirmwareImage
+	// uploaded: devices running that precursor may be sent one in place of the full-image manifest.
+	// PelionV3 only: SUIT Manifests get no deltas. The manifests themselves live in the Update
+	// Service; status keeps their ids and digests.
+	// +optional
+	// +kubebuilder:validation:MaxItems=4
+	Deltas []ManifestDelta `json:"deltas,omitempty"`
+
 	// conditions: Ready, Reconciling, Stalled, FirmwareImageReady and SigningKeyReady.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// ManifestDelta is a signed delta manifest: payload the patch, installed image the full image.
+type ManifestDelta struct {
+	// precursor is the name of the precursor FirmwareImage.
+	// +required
+	Precursor string `json:"precursor"`
+
+	// precursorSHA256 is the SHA-256 of the image the device must run to use this manifest.
+	// +required
+	PrecursorSHA256 string `json:"precursorSHA256"`
+
+	// patchSHA256 is the SHA-256 of the patch the manifest points devices at.
+	// +required
+	PatchSHA256 string `json:"patchSHA256"`
+
+	// sha256 of the signed manifest, as 64 lowercase hex characters.
+	// +required
+	SHA256 string `json:"sha256"`
+
+	// size of the signed manifest in bytes.
+	// +required
+	Size int64 `json:"size"`
+
+	// manifestID is the Update Service's id of the uploaded manifest.
+	// +required
+	ManifestID string `json:"manifestID"`
 }
 
 // Manifest is a signed update manifest for one FirmwareImage, published to the Update Service.

@@ -208,6 +208,17 @@ func TestInvalidFirmwareImagesAreRejected(t *testing.T) {
 		{"image configMap key missing", fw, func(o map[string]any) {
 			set("spec.source", map[string]any{"configMap": map[string]any{"name": "cm"}})(o)
 		}, "spec.source.configMap.key", "Required value"},
+		{"image deltaFrom name empty", fw, set("spec.deltaFrom", []any{map[string]any{"image": ""}}), "spec.deltaFrom[0].image", "should be at least 1 chars long"},
+		{"image deltaFrom name twice", fw, set("spec.deltaFrom", []any{map[string]any{"image": "fw-1"}, map[string]any{"image": "fw-1", "blockSize": int64(1024)}}),
+			"spec.deltaFrom", "deltaFrom names each precursor image once"},
+		{"image deltaFrom too many", fw, set("spec.deltaFrom", []any{map[string]any{"image": "a"}, map[string]any{"image": "b"}, map[string]any{"image": "c"},
+			map[string]any{"image": "d"}, map[string]any{"image": "e"}}), "spec.deltaFrom", "must have at most 4 items"},
+		{"image deltaFrom block size small", fw, set("spec.deltaFrom", []any{map[string]any{"image": "fw-1", "blockSize": int64(32)}}), "spec.deltaFrom[0].blockSize", "should be greater than or equal to 64"},
+		{"image deltaFrom threshold high", fw, set("spec.deltaFrom", []any{map[string]any{"image": "fw-1", "threshold": int64(100)}}), "spec.deltaFrom[0].threshold", "should be less than or equal to 99"},
+		{"image deltaFrom with encrypt", fw, func(o map[string]any) {
+			set("spec.encrypt", true)(o)
+			set("spec.deltaFrom", []any{map[string]any{"image": "fw-1"}})(o)
+		}, "spec.deltaFrom", "deltaFrom cannot be combined with encrypt"},
 	})
 }
 
