@@ -30,16 +30,19 @@ type campaignRun struct {
 	now      func() time.Time
 	perChunk int
 
-	fleet    pelion.Filter        // the manifest's vendor and class, ANDed with spec.target.filter
-	members  func(id string) bool // spec.target.rolloutOf's devices; nil: the whole fleet
-	foreign  map[string]bool      // devices other campaigns pin, read when first needed
-	digest   string               // the payload digest devices run once updated
-	waves    []rollout.Wave
-	policy   rollout.Policy
-	schedule rollout.Schedule
-	rate     rollout.Rate
-	plan     rollout.Plan
-	planHash string
+	fleet   pelion.Filter        // the manifest's vendor and class, ANDed with spec.target.filter
+	members func(id string) bool // spec.target.rolloutOf's devices; nil: the whole fleet
+	foreign map[string]bool      // devices other campaigns pin, read when first needed
+	// onPrecursor maps the devices a walk found running a delta's precursor to that delta's index in
+	// the Manifest's status.deltas.
+	onPrecursor map[string]int
+	digest      string // the payload digest devices run once updated
+	waves       []rollout.Wave
+	policy      rollout.Policy
+	schedule    rollout.Schedule
+	rate        rollout.Rate
+	plan        rollout.Plan
+	planHash    string
 }
 
 func (r *UpdateCampaignReconciler) newCampaignRun(uc *v1.UpdateCampaign, mf *v1.Manifest, svc pelion.UpdateService, status *statusWriter) (*campaignRun, error) {

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -81,6 +82,7 @@ func (run *campaignRun) cutChunks(ctx context.Context, k int) (rollout.Chunks, [
 		chunker.Count(p)
 		if p >= lo && p < hi {
 			devices = append(devices, waveDevice{id: d.ID, point: p, updated: d.FirmwareChecksum == run.digest})
+			run.notePrecursor(d.ID, d.FirmwareChecksum)
 		}
 		return nil
 	})
@@ -101,6 +103,7 @@ func (run *campaignRun) walkWave(ctx context.Context, k int) ([]waveDevice, erro
 	err := run.eachDevicePoint(ctx, func(d pelion.Device, p uint64) error {
 		if p >= lo && p < hi {
 			devices = append(devices, waveDevice{id: d.ID, point: p, updated: d.FirmwareChecksum == run.digest})
+			run.notePrecursor(d.ID, d.FirmwareChecksum)
 		}
 		return nil
 	})
@@ -258,16 +261,56 @@ func (run *campaignRun) sendUnpinned(ctx context.Context, k int, attempt int32, 
 		if len(ids) == 0 {
 			continue
 		}
-		ref := chunkRef{wave: k, attempt: attempt, chunk: c, followUp: -1}
+		ref := chunkRef{wave: k, attempt: attempt, chunk: c, followUp: -1, delta: -1}
 		if next, exists := nextFollowUp[c]; exists {
 			ref.followUp = next
 		}
-		if err := run.remote.create(ctx, ref, run.fleet, run.mf.Status.ManifestID, ids); err != nil {
+		if err := run.createByPayload(ctx, ref, ids); err != nil {
 			return out, err
 		}
 		out.sent += int64(len(ids))
 	}
 	return out, nil
+}
+
+// createByPayload creates ref's remote campaigns: one with the full manifest, and one per delta of
+// the Manifest for the devices that run its precursor (as the walk that found them saw them; a device
+// whose firmware changed since refuses the delta by its precursor check, and a retry sends it the
+// full image).
+func (run *campaignRun) createByPayload(ctx context.Context, ref chunkRef, ids []string) error {
+	byDelta := map[int][]string{}
+	for _, id := range ids {
+		k, ok := run.onPrecursor[id]
+		if !ok {
+			k = -1
+		}
+		byDelta[k] = append(byDelta[k], id)
+	}
+	for _, k := range slices.Sorted(maps.Keys(byDelta)) {
+		manifestID := run.mf.Status.ManifestID
+		if k >= 0 {
+			manifestID = run.mf.Status.Deltas[k].ManifestID
+		}
+		ref.delta = k
+		if err := run.remote.create(ctx, ref, run.fleet, manifestID, byDelta[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// notePrecursor records that device id runs the precursor of one of the Manifest's deltas, so it is
+// sent that delta.
+func (run *campaignRun) notePrecursor(id, checksum string) {
+	for k, d := range run.mf.Status.Deltas {
+		if d.ManifestID != "" && strings.EqualFold(d.PrecursorSHA256, checksum) {
+			if run.onPrecursor == nil {
+				run.onPrecursor = map[string]int{}
+			}
+			run.onPrecursor[id] = k
+			return
+		}
+	}
 }
 
 // sendCounts are what sendUnpinned did with the devices it was handed.
@@ -347,6 +390,7 @@ func (run *campaignRun) sendLateDevices(ctx context.Context, k int) error {
 		if unsent[j] == nil {
 			unsent[j] = map[int][]string{}
 		}
+		run.notePrecursor(d.ID, d.FirmwareChecksum)
 		c := chunks[j].Of(p)
 		unsent[j][c] = append(unsent[j][c], d.ID)
 		return nil
@@ -370,6 +414,20 @@ func (run *campaignRun) sendLateDevices(ctx context.Context, k int) error {
 			w.Pending += got.sent
 			w.LateSentAt = run.timestamp()
 			log.FromContext(ctx).Info("Sent the update to devices that joined late", "wave", w.Name, "devices", got.sent)
+		}
+	}
+	return run.observeFinishedWaves(ctx, k)
+}
+
+// observeFinishedWaves counts the finished waves up to k again from their remote campaigns. A crash
+// between a follow-up's create and the status write that counts it loses the count, and a finished
+// wave with nothing pending is not polled: this is where such a wave's counts catch up.
+func (run *campaignRun) observeFinishedWaves(ctx context.Context, k int) error {
+	for j := range k + 1 {
+		if w := run.uc.Status.Waves[j]; w.FinishedAt != nil && w.Chunks != "" {
+			if err := run.observeWave(ctx, j); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -32,6 +32,9 @@ type chunkRef struct {
 	attempt  int32
 	chunk    int
 	followUp int
+	// delta, when ≥ 0, marks the campaign of the chunk's devices that run that delta's precursor
+	// (the index in the Manifest's status.deltas); they are sent the delta manifest.
+	delta int
 }
 
 // name is the remote campaign's deterministic name: a crash between creating it and recording it is
@@ -40,6 +43,9 @@ func (rc remoteCampaigns) name(ref chunkRef) string {
 	q := fmt.Sprintf("/w%d.a%d.c%d", ref.wave, ref.attempt, ref.chunk)
 	if ref.followUp >= 0 {
 		q += ".f" + strconv.Itoa(ref.followUp)
+	}
+	if ref.delta >= 0 {
+		q += ".d" + strconv.Itoa(ref.delta)
 	}
 	return RemoteName(rc.uc, q)
 }
@@ -51,10 +57,10 @@ func (rc remoteCampaigns) parse(name string) (ref chunkRef, ok bool) {
 		return ref, false
 	}
 	parts := strings.Split(q, ".")
-	if len(parts) != 3 && len(parts) != 4 {
+	if len(parts) < 3 || len(parts) > 5 {
 		return ref, false
 	}
-	ref.followUp = -1
+	ref.followUp, ref.delta = -1, -1
 	fields := []struct {
 		prefix string
 		into   func(int)
@@ -63,14 +69,25 @@ func (rc remoteCampaigns) parse(name string) (ref chunkRef, ok bool) {
 		{"a", func(n int) { ref.attempt = int32(n) }},
 		{"c", func(n int) { ref.chunk = n }},
 		{"f", func(n int) { ref.followUp = n }},
+		{"d", func(n int) { ref.delta = n }},
 	}
-	for i, part := range parts {
-		digits, found := strings.CutPrefix(part, fields[i].prefix)
-		n, err := strconv.Atoi(digits)
-		if !found || err != nil || n < 0 || n > math.MaxInt32 {
+	next := 0
+	for _, part := range parts {
+		for next < len(fields) && !strings.HasPrefix(part, fields[next].prefix) {
+			if next < 3 {
+				return ref, false // w, a and c are required, in order
+			}
+			next++
+		}
+		if next == len(fields) {
 			return ref, false
 		}
-		fields[i].into(n)
+		n, err := strconv.Atoi(part[len(fields[next].prefix):])
+		if err != nil || n < 0 || n > math.MaxInt32 {
+			return ref, false
+		}
+		fields[next].into(n)
+		next++
 	}
 	return ref, true
 }
