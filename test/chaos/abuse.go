@@ -123,7 +123,7 @@ func randomKills(ctx context.Context, k *killer, rng *rand.Rand, n int, minTenur
 func apiRestarts(ctx context.Context, h *harness, rng *rand.Rand, n int) error {
 	for i := 0; i < n && ctx.Err() == nil; i++ {
 		k := (i + 1) * (len(waveNames) - 1) / (n + 1)
-		if _, err := h.waitWave(ctx, h.main.key, k, h.remaining(verifyReserve)); err != nil {
+		if err := h.waitReached(ctx, h.main.key, k, h.remaining(verifyReserve)); err != nil {
 			return err
 		}
 		if !sleep(ctx, between(rng, 2*time.Second, 10*time.Second)) {

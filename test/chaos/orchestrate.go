@@ -136,7 +136,7 @@ func (h *harness) startTail(ctx context.Context, wg *sync.WaitGroup) {
 func (h *harness) churnWaves(ctx context.Context, c *churner, from, to int) {
 	q, n := h.o.churn, len(waveNames)
 	for k := from; k < to; k++ {
-		if _, err := h.waitWave(ctx, h.main.key, k, h.remaining(verifyReserve)); err != nil {
+		if err := h.waitReached(ctx, h.main.key, k, h.remaining(verifyReserve)); err != nil {
 			logf("churn: %v", err)
 			return
 		}

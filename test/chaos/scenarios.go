@@ -61,6 +61,20 @@ func (w *world) waitWave(ctx context.Context, key client.ObjectKey, k int, timeo
 	return uc, err
 }
 
+// waitReached waits until the campaign rolls wave k out or has gone past it: a fast rollout can pass
+// a wave between two looks, and what waits for it must not wait for ever.
+func (w *world) waitReached(ctx context.Context, key client.ObjectKey, k int, timeout time.Duration) error {
+	return waitFor(ctx, timeout, fmt.Sprintf("%s reaches wave %d", key.Name, k), func() (bool, error) {
+		uc, err := w.get(ctx, key)
+		if err != nil || uc == nil {
+			return false, err
+		}
+		cur := int(uc.Status.CurrentWave)
+		running := cur < len(uc.Status.Waves) && uc.Status.Waves[cur].StartedAt != nil && uc.Status.Waves[cur].FinishedAt == nil
+		return cur > k || cur == k && running, nil
+	})
+}
+
 // waitPhase waits until the campaign is in one of the phases.
 func (w *world) waitPhase(ctx context.Context, key client.ObjectKey, timeout time.Duration, phases ...v1.CampaignPhase) (*v1.UpdateCampaign, error) {
 	var uc *v1.UpdateCampaign
