@@ -36,6 +36,7 @@ import (
 
 func BenchmarkRollout10k(b *testing.B)  { benchmarkRollout(b, 10_000) }
 func BenchmarkRollout100k(b *testing.B) { benchmarkRollout(b, 100_000) }
+func BenchmarkRollout1M(b *testing.B)   { benchmarkRollout(b, 1_000_000) }
 
 func benchmarkRollout(b *testing.B, devices int) {
 	for range b.N {
