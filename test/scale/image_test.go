@@ -17,8 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
-	"github.com/fleetwave/fleetwave/internal/testenv"
-	"github.com/fleetwave/fleetwave/internal/testserver"
 )
 
 // imageSize is the image of BenchmarkImage1GiB: the operator's default --max-image-size.
@@ -40,18 +38,9 @@ func BenchmarkImage1GiB(b *testing.B) {
 func imageThroughOperator(b *testing.B) (time.Duration, int64) {
 	b.Helper()
 	b.StopTimer()
-	env, err := testenv.Start()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = env.Stop() })
-	dir := b.TempDir()
-	bin := buildBinaries(b, env.RepoRoot, dir)
-	simAddr, metricsAddr := testserver.FreeAddr(b), testserver.FreeAddr(b)
-	startSimulator(b, bin["fleetwave"], dir, simAddr, 1)
 	url, digest := serveImage(b)
-	operator := startOperator(b, env, bin["manager"], dir, simAddr, metricsAddr,
-		"--image-source-allow", "127.0.0.1/32", "--image-source-allow-http", "--spool-dir", b.TempDir())
+	st := startStack(b, 1, "--image-source-allow", "127.0.0.1/32", "--image-source-allow-http", "--spool-dir", b.TempDir())
+	env, operator := st.env, st.operator
 
 	img := &v1.FirmwareImage{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "big"},
 		Spec: v1.FirmwareImageSpec{Source: v1.FirmwareImageSource{URL: url}, SHA256: digest}}

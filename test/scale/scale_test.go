@@ -62,21 +62,11 @@ type result struct {
 func rolloutAt(b *testing.B, devices int) result {
 	b.Helper()
 	b.StopTimer()
-	env, err := testenv.Start()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = env.Stop() })
-	dir := b.TempDir()
-	bin := buildBinaries(b, env.RepoRoot, dir)
-
-	// Keys, the simulator and the operator, as the demo runs them.
-	simAddr, metricsAddr := testserver.FreeAddr(b), testserver.FreeAddr(b)
-	startSimulator(b, bin["fleetwave"], dir, simAddr, devices)
-	operator := startOperator(b, env, bin["manager"], dir, simAddr, metricsAddr)
+	st := startStack(b, devices)
+	env, operator, metricsAddr := st.env, st.operator, st.metricsAddr
 
 	ns := "default"
-	publishManifest(b, env.Client, dir, ns)
+	publishManifest(b, env.Client, st.dir, ns)
 	writesBefore, callsBefore := scrape(b, metricsAddr)
 
 	uc, total, firstWave := rollOut(b, env.Client, ns)
@@ -93,6 +83,31 @@ func rolloutAt(b *testing.B, devices int) result {
 		}
 	}
 	return r
+}
+
+// stack is what a benchmark runs: a control plane, the simulator and the operator.
+type stack struct {
+	env         *testenv.Env
+	dir         string
+	operator    *exec.Cmd
+	metricsAddr string
+}
+
+// startStack starts envtest, `fleetwave sim` with that many devices and the operator (with extra
+// flags), as the demo runs them.
+func startStack(b *testing.B, devices int, flags ...string) stack {
+	b.Helper()
+	env, err := testenv.Start()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = env.Stop() })
+	dir := b.TempDir()
+	bin := buildBinaries(b, env.RepoRoot, dir)
+	simAddr, metricsAddr := testserver.FreeAddr(b), testserver.FreeAddr(b)
+	startSimulator(b, bin["fleetwave"], dir, simAddr, devices)
+	operator := startOperator(b, env, bin["manager"], dir, simAddr, metricsAddr, flags...)
+	return stack{env: env, dir: dir, operator: operator, metricsAddr: metricsAddr}
 }
 
 // startSimulator creates the signing keys in dir/keys and starts `fleetwave sim` on addr with that
