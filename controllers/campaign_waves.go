@@ -76,16 +76,11 @@ func (run *campaignRun) resumeStart(ctx context.Context) error {
 // fleet again.
 func (run *campaignRun) cutChunks(ctx context.Context, k int) (rollout.Chunks, []waveDevice, error) {
 	lo, hi := run.plan.Range(k)
+	devices, err := run.walkWave(ctx, k)
 	chunker := rollout.NewChunker(lo, hi, run.perChunk, run.plan.Sizes[k])
-	var devices []waveDevice
-	err := run.eachDevicePoint(ctx, func(d pelion.Device, p uint64) error {
-		chunker.Count(p)
-		if p >= lo && p < hi {
-			devices = append(devices, waveDevice{id: d.ID, point: p, updated: d.FirmwareChecksum == run.digest})
-			run.notePrecursor(d.ID, d.FirmwareChecksum)
-		}
-		return nil
-	})
+	for _, d := range devices {
+		chunker.Count(d.point)
+	}
 	return chunker.Chunks(), devices, err
 }
 
