@@ -36,7 +36,7 @@ type campaignRun struct {
 	// onPrecursor maps the devices a walk found running a delta's precursor to that delta's index in
 	// the Manifest's status.deltas.
 	onPrecursor map[string]int
-	digest      string // the payload digest devices run once updated
+	digest      string // the digest of the image devices run once updated (the plaintext of an encrypted payload)
 	waves       []rollout.Wave
 	policy      rollout.Policy
 	schedule    rollout.Schedule
@@ -69,7 +69,7 @@ func (r *UpdateCampaignReconciler) newCampaignRun(uc *v1.UpdateCampaign, mf *v1.
 	run := &campaignRun{
 		uc: uc, mf: mf, svc: svc, remote: remoteCampaigns{svc: svc, uc: uc}, status: status,
 		recorder: r.Recorder, now: r.Clock.Now, perChunk: r.DevicesPerRemoteCampaign,
-		fleet: fleet, digest: hex.EncodeToString(summary.PayloadDigest), waves: waves, policy: policy, schedule: schedule, rate: rate,
+		fleet: fleet, digest: hex.EncodeToString(summary.InstalledDigest), waves: waves, policy: policy, schedule: schedule, rate: rate,
 		planHash: specHash(uc.Spec, mf.Status.ManifestID),
 	}
 	if c := uc.Spec.Confirmation; c != nil {

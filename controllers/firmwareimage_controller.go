@@ -75,9 +75,6 @@ func (r *FirmwareImageReconciler) reconcileImage(ctx context.Context, img *v1.Fi
 
 // reconcileUpload observes the remote image and uploads it when it is missing.
 func (r *FirmwareImageReconciler) reconcileUpload(ctx context.Context, img *v1.FirmwareImage) error {
-	if img.Spec.Encrypt {
-		return stalled(v1.ReasonEncryptionUnsupported, "spec.encrypt is not supported yet: it needs encrypted-raw manifests, which fleetwave does not build; re-create the FirmwareImage without it")
-	}
 	svc, err := r.Service.UpdateService(ctx)
 	if err != nil {
 		return err
@@ -91,12 +88,37 @@ func (r *FirmwareImageReconciler) reconcileUpload(ctx context.Context, img *v1.F
 			return err
 		}
 	}
+	encrypted, err := encryptedDatafile(img, remote)
+	if err != nil {
+		return err
+	}
 	img.Status.SHA256 = remote.DatafileChecksum
 	img.Status.Size = remote.DatafileSize
 	img.Status.ImageID = remote.ID
 	img.Status.DatafileURL = remote.Datafile
-	markReady(img, r.Clock.Now(), v1.ReasonUploaded, fmt.Sprintf("Uploaded as %s (%d bytes)", remote.ID, remote.DatafileSize))
+	img.Status.Encrypted = encrypted
+	msg := fmt.Sprintf("Uploaded as %s (%d bytes)", remote.ID, remote.DatafileSize)
+	if encrypted != nil {
+		msg += fmt.Sprintf(", encrypted by the Update Service (%d bytes)", encrypted.Size)
+	}
+	markReady(img, r.Clock.Now(), v1.ReasonUploaded, msg)
 	return nil
+}
+
+// encryptedDatafile is what the service reports of the encrypted datafile spec.encrypt asked for, or
+// nil without spec.encrypt. A service that stored the image otherwise than asked (unencrypted, or
+// encrypted unasked) is refused: devices would be sent a payload their manifest does not describe.
+func encryptedDatafile(img *v1.FirmwareImage, remote *pelion.FirmwareImage) (*v1.EncryptedDatafile, error) {
+	switch {
+	case !img.Spec.Encrypt && remote.DatafileEncryption:
+		return nil, stalled(v1.ReasonEncryptionUnsupported, "remote image %s is encrypted, but spec.encrypt is not set", remote.ID)
+	case !img.Spec.Encrypt:
+		return nil, nil
+	case !remote.DatafileEncryption || remote.EncryptedDatafileChecksum == "" || remote.EncryptedDatafileSize <= 0:
+		return nil, stalled(v1.ReasonEncryptionUnsupported,
+			"the Update Service did not encrypt image %s (datafile_encryption, encrypted_datafile_checksum and encrypted_datafile_size are missing): devices cannot be sent it as an encrypted payload", remote.ID)
+	}
+	return &v1.EncryptedDatafile{SHA256: remote.EncryptedDatafileChecksum, Size: remote.EncryptedDatafileSize}, nil
 }
 
 // observe finds the image's remote counterpart: by the id in status, or, when the status was lost
@@ -160,6 +182,7 @@ func (r *FirmwareImageReconciler) upload(ctx context.Context, svc pelion.UpdateS
 		Size:        src.size,
 		SHA256:      src.sha256,
 		Open:        src.open,
+		Encrypt:     img.Spec.Encrypt,
 	})
 	if err != nil {
 		return nil, uploadFailure(fetchCtx, fetcher, img, src.size, err)

@@ -332,16 +332,3 @@ func TestRetainedImageOutlivesItsObject(t *testing.T) {
 		t.Errorf("a retained remote image was deleted: %v", err)
 	}
 }
-
-func TestEncryptionIsRefusedRatherThanIgnored(t *testing.T) {
-	ns := newNamespace(t)
-	img := imageFromConfigMap(ns, "fw", "fw-bin", "")
-	img.Spec.Encrypt = true
-	create(t, firmwareConfigMap(ns, "fw-bin", firmware(1024, 11)), img)
-	startOperator(t, ns, operatorOptions{})
-
-	waitCondition(t, img, v1.ConditionStalled, metav1.ConditionTrue, v1.ReasonEncryptionUnsupported)
-	if n := service.creates(pelion.ObjectFirmwareImage, controllers.RemoteName(img, "")); n != 0 {
-		t.Errorf("an image meant to be encrypted was uploaded in the clear")
-	}
-}

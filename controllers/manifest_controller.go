@@ -157,10 +157,20 @@ func signedFor(mf *v1.Manifest, img *v1.FirmwareImage) bool {
 		return false
 	}
 	s, err := manifest.Inspect(mf.Status.Data)
+	digest, size := downloadedPayload(img)
 	return err == nil &&
-		hex.EncodeToString(s.PayloadDigest) == img.Status.SHA256 &&
-		s.PayloadSize == uint64(img.Status.Size) &&
+		hex.EncodeToString(s.PayloadDigest) == digest &&
+		s.PayloadSize == uint64(size) &&
 		s.PayloadURI == img.Status.DatafileURL
+}
+
+// downloadedPayload is the digest and size of what devices download from the image's datafile URL:
+// the encrypted datafile of an encrypted image, else the image itself.
+func downloadedPayload(img *v1.FirmwareImage) (sha256Hex string, size int64) {
+	if e := img.Status.Encrypted; e != nil {
+		return e.SHA256, e.Size
+	}
+	return img.Status.SHA256, img.Status.Size
 }
 
 // sign loads the key, builds the manifest for the image and records it in status.
@@ -311,6 +321,11 @@ func buildSpec(mf *v1.Manifest, img *v1.FirmwareImage) (manifest.Spec, error) {
 		PayloadSize:   uint64(img.Status.Size),
 		PayloadURI:    img.Status.DatafileURL,
 	}
+	if img.Status.Encrypted != nil {
+		if err := encryptedPayload(&spec, mf, img); err != nil {
+			return manifest.Spec{}, err
+		}
+	}
 	if mf.Spec.Format == v1.ManifestFormatSUIT {
 		spec.Format = manifest.FormatSUIT
 		if o := mf.Spec.SUIT; o != nil {
@@ -322,6 +337,24 @@ func buildSpec(mf *v1.Manifest, img *v1.FirmwareImage) (manifest.Spec, error) {
 		}
 	}
 	return spec, nil
+}
+
+// encryptedPayload makes spec describe the image's encrypted datafile as an encrypted-raw payload:
+// devices download and check the encrypted bytes, decrypt them with the key the Update Service
+// appends to the manifest, and check the plaintext against the installed digest and size.
+func encryptedPayload(spec *manifest.Spec, mf *v1.Manifest, img *v1.FirmwareImage) error {
+	if mf.Spec.Format == v1.ManifestFormatSUIT {
+		return stalled(v1.ReasonEncryptionUnsupported,
+			"FirmwareImage %s is encrypted by the Update Service (spec.encrypt), which only Pelion v3 manifests can carry: set spec.format to PelionV3, or name an unencrypted image", img.Name)
+	}
+	encrypted, err := hex.DecodeString(img.Status.Encrypted.SHA256)
+	if err != nil {
+		return fmt.Errorf("FirmwareImage %s: status.encrypted.sha256: %w", img.Name, err)
+	}
+	spec.InstalledDigest, spec.InstalledSize = spec.PayloadDigest, spec.PayloadSize
+	spec.PayloadFormat = manifest.PayloadEncryptedRaw
+	spec.PayloadDigest, spec.PayloadSize = encrypted, uint64(img.Status.Encrypted.Size)
+	return nil
 }
 
 // deviceIdentity derives the vendor and class ids the spec names.

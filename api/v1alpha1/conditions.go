@@ -69,8 +69,9 @@ const (
 	ReasonImageTooLarge = "ImageTooLarge"
 	// ReasonInUse: deletion waits because a Manifest still references the image.
 	ReasonInUse = "InUse"
-	// ReasonEncryptionUnsupported: spec.encrypt asks for service-side encryption, which needs
-	// encrypted-raw manifests that fleetwave does not build yet. Terminal.
+	// ReasonEncryptionUnsupported: an encrypted image cannot be delivered as asked: the Update Service
+	// did not encrypt an image uploaded with spec.encrypt, or a SUIT Manifest names an encrypted
+	// image (service-side encryption is a Pelion v3 feature). Terminal.
 	ReasonEncryptionUnsupported = "EncryptionUnsupported"
 )
 

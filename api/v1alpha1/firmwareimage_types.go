@@ -22,9 +22,10 @@ type FirmwareImageSpec struct {
 	// +kubebuilder:validation:Pattern=`^[a-f0-9]{64}$`
 	SHA256 string `json:"sha256,omitempty"`
 
-	// encrypt asks the Update Service to encrypt the datafile at rest and in transit to devices.
-	// Not supported yet: such an image needs encrypted-raw manifests, which fleetwave does not
-	// build; the image is refused with reason EncryptionUnsupported rather than sent unencrypted.
+	// encrypt asks the Update Service to encrypt the datafile (datafile_encryption): devices download
+	// it encrypted (AES-128-CCM) and get the key appended to their manifest, so a PelionV3 Manifest of
+	// the image is built as encrypted-raw. SUIT Manifests cannot use an encrypted image, and it
+	// cannot be combined with deltaFrom.
 	// +optional
 	Encrypt bool `json:"encrypt,omitempty"`
 
@@ -200,6 +201,11 @@ type FirmwareImageStatus struct {
 	// +optional
 	DatafileURL string `json:"datafileURL,omitempty"`
 
+	// encrypted describes the encrypted datafile the Update Service serves for spec.encrypt: what
+	// devices download. sha256 and size above stay those of the image as uploaded and installed.
+	// +optional
+	Encrypted *EncryptedDatafile `json:"encrypted,omitempty"`
+
 	// deltas are the delta patches from spec.deltaFrom's precursors, one per precursor once decided.
 	// +optional
 	// +kubebuilder:validation:MaxItems=4
@@ -212,6 +218,17 @@ type FirmwareImageStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
+// EncryptedDatafile is the encrypted form of an image, as the Update Service stores and serves it.
+type EncryptedDatafile struct {
+	// sha256 of the encrypted datafile, as 64 lowercase hex characters.
+	// +required
+	SHA256 string `json:"sha256"`
+
+	// size of the encrypted datafile in bytes.
+	// +required
+	Size int64 `json:"size"`
+}
+
 // FirmwareImage is a firmware binary registered with the Update Service.
 //
 // +kubebuilder:object:root=true
@@ -222,6 +239,7 @@ type FirmwareImageStatus struct {
 // +kubebuilder:printcolumn:name="Size",type=integer,JSONPath=`.status.size`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="SHA256",type=string,JSONPath=`.status.sha256`,priority=1
+// +kubebuilder:printcolumn:name="Encrypted",type=boolean,JSONPath=`.spec.encrypt`,priority=1
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 type FirmwareImage struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -44,6 +44,10 @@ type Summary struct {
 	PayloadURI      string
 	PayloadFormat   string // raw-binary, arm-patch-stream, encrypted-raw, ...
 	PrecursorDigest []byte // delta payloads only
+	// InstalledDigest and InstalledSize describe the image as the device installs it: the payload
+	// itself, the patched image of a delta, the plaintext of an encrypted payload.
+	InstalledDigest []byte
+	InstalledSize   uint64
 	Algorithm       string // ES256, ESP256 or EdDSA
 	KeyID           []byte // the COSE kid when the manifest carries one; nil otherwise
 
@@ -426,6 +430,7 @@ func (s *SUIT) summary() *Summary {
 	if img := m.primaryImage(); img != nil {
 		out.Component = img.Component.String()
 		out.PayloadDigest, out.PayloadSize, out.PayloadURI = img.Digest, img.Size, img.URI
+		out.InstalledDigest, out.InstalledSize = img.Digest, img.Size
 	}
 	if len(s.Signatures) > 0 {
 		out.Algorithm, out.KeyID = s.Signatures[0].Algorithm, s.Signatures[0].KeyID

@@ -369,21 +369,24 @@ func (p *PelionV3) summary() *Summary {
 	m := &p.Manifest
 	version, _ := EncodeVersion(m.Version) // validated on decode and build
 	s := &Summary{
-		Format:        FormatPelionV3,
-		VendorID:      m.VendorID,
-		ClassID:       m.ClassID,
-		Component:     m.Component,
-		Version:       version,
-		SemVer:        m.Version,
-		Priority:      m.Priority,
-		PayloadDigest: m.PayloadDigest,
-		PayloadSize:   m.PayloadSize,
-		PayloadURI:    m.PayloadURI,
-		PayloadFormat: m.PayloadFormat,
-		Algorithm:     AlgorithmES256,
+		Format:          FormatPelionV3,
+		VendorID:        m.VendorID,
+		ClassID:         m.ClassID,
+		Component:       m.Component,
+		Version:         version,
+		SemVer:          m.Version,
+		Priority:        m.Priority,
+		PayloadDigest:   m.PayloadDigest,
+		PayloadSize:     m.PayloadSize,
+		PayloadURI:      m.PayloadURI,
+		PayloadFormat:   m.PayloadFormat,
+		Algorithm:       AlgorithmES256,
+		InstalledDigest: m.PayloadDigest,
+		InstalledSize:   m.PayloadSize,
 	}
-	if m.Metadata != nil {
-		s.PrecursorDigest = m.Metadata.PrecursorDigest
+	if md := m.Metadata; md != nil {
+		s.PrecursorDigest = md.PrecursorDigest
+		s.InstalledDigest, s.InstalledSize = md.InstalledDigest, md.InstalledSize
 	}
 	return s
 }

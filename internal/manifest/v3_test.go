@@ -99,6 +99,13 @@ func TestPelionV3VectorsVerify(t *testing.T) {
 			if s.PayloadFormat != wantFormat {
 				t.Errorf("payload format %q, want %q", s.PayloadFormat, wantFormat)
 			}
+			wantInstalled, wantInstalledSize := spec.InstalledDigest, spec.InstalledSize
+			if wantInstalled == nil {
+				wantInstalled, wantInstalledSize = spec.PayloadDigest, spec.PayloadSize
+			}
+			if !bytes.Equal(s.InstalledDigest, wantInstalled) || s.InstalledSize != wantInstalledSize {
+				t.Errorf("installed %x (%d bytes), want %x (%d bytes)", s.InstalledDigest, s.InstalledSize, wantInstalled, wantInstalledSize)
+			}
 		})
 	}
 }

@@ -14,6 +14,9 @@ import (
 
 const imagesPath = "/v3/firmware-images"
 
+// encryptionField is the form field (and upload-job JSON field) that asks for service-side encryption.
+const encryptionField = "datafile_encryption"
+
 // ImageUpload describes a firmware image to create. The bytes are streamed from Open, never held whole:
 // memory stays flat whatever the size.
 type ImageUpload struct {
@@ -27,6 +30,8 @@ type ImageUpload struct {
 	Open func() (io.ReadCloser, error)
 	// SHA256 is the expected hex digest, if known; an image found by name is adopted only if it matches.
 	SHA256 string
+	// Encrypt asks the service to encrypt the datafile (datafile_encryption).
+	Encrypt bool
 }
 
 // ReaderAtSource adapts an io.ReaderAt (a file, a byte slice) to ImageUpload.Open.
@@ -85,7 +90,15 @@ func (c *Client) CreateFirmwareImage(ctx context.Context, up ImageUpload) (*Firm
 
 // checkImage verifies that the service holds the bytes that were meant: size always, and the digest
 // the caller expects or the one computed while streaming (empty when an earlier attempt was adopted).
+// These describe the plaintext also when the service encrypted it, which it must have done exactly
+// when asked: a manifest for the image names the encrypted-raw payload format or not accordingly.
 func checkImage(img *FirmwareImage, up ImageUpload, streamed string) error {
+	switch {
+	case img.DatafileEncryption != up.Encrypt:
+		return fmt.Errorf("pelion: image %s: service reports datafile_encryption %t, requested %t", img.ID, img.DatafileEncryption, up.Encrypt)
+	case up.Encrypt && img.EncryptedDatafileChecksum == "":
+		return fmt.Errorf("pelion: image %s: service encrypted the datafile but reports no encrypted checksum", img.ID)
+	}
 	if img.DatafileSize != up.Size {
 		return fmt.Errorf("pelion: image %s: service stored %d bytes, sent %d", img.ID, img.DatafileSize, up.Size)
 	}
@@ -97,9 +110,11 @@ func checkImage(img *FirmwareImage, up ImageUpload, streamed string) error {
 	return nil
 }
 
-// matchesUpload reports whether an image found by name is the one up describes.
+// matchesUpload reports whether an image found by name is the one up describes, encrypted by the
+// service exactly when up asks for it.
 func matchesUpload(img *FirmwareImage, up ImageUpload) bool {
-	return img.DatafileSize == up.Size && (up.SHA256 == "" || img.DatafileChecksum == up.SHA256)
+	return img.DatafileSize == up.Size && (up.SHA256 == "" || img.DatafileChecksum == up.SHA256) &&
+		img.DatafileEncryption == up.Encrypt
 }
 
 func (c *Client) createImageMultipart(ctx context.Context, up ImageUpload) (*FirmwareImage, string, error) {
@@ -111,6 +126,9 @@ func (c *Client) createImageMultipart(ctx context.Context, up ImageUpload) (*Fir
 	fields := map[string]string{"name": up.Name}
 	if up.Description != "" {
 		fields["description"] = up.Description
+	}
+	if up.Encrypt {
+		fields[encryptionField] = "true"
 	}
 	frame, err := multipartLength(boundary, fields, up.FileName)
 	if err != nil {
@@ -176,7 +194,7 @@ func writeMultipart(w io.Writer, boundary string, fields map[string]string, file
 	if err := mw.SetBoundary(boundary); err != nil {
 		return err
 	}
-	for _, k := range []string{"name", "description"} {
+	for _, k := range []string{"name", "description", encryptionField} {
 		if v, ok := fields[k]; ok {
 			if err := mw.WriteField(k, v); err != nil {
 				return err

@@ -20,16 +20,22 @@ const (
 
 // FirmwareImage is a firmware binary stored by the Update Service.
 type FirmwareImage struct {
-	ID               string    `json:"id"`
-	Name             string    `json:"name"`
-	Description      string    `json:"description"`
-	Datafile         string    `json:"datafile"`
-	DatafileChecksum string    `json:"datafile_checksum"`
-	DatafileSize     int64     `json:"datafile_size"`
-	CreatedAt        time.Time `json:"created_at"`
-	UpdatedAt        time.Time `json:"updated_at"`
-	ETag             string    `json:"etag"`
-	Object           string    `json:"object"`
+	ID               string `json:"id"`
+	Name             string `json:"name"`
+	Description      string `json:"description"`
+	Datafile         string `json:"datafile"`
+	DatafileChecksum string `json:"datafile_checksum"`
+	DatafileSize     int64  `json:"datafile_size"`
+	// DatafileEncryption is set on an image uploaded with service-side encryption: the datafile URL
+	// then serves the encrypted payload, described by the Encrypted* fields, while DatafileChecksum
+	// and DatafileSize describe the plaintext that was uploaded.
+	DatafileEncryption        bool      `json:"datafile_encryption,omitempty"`
+	EncryptedDatafileChecksum string    `json:"encrypted_datafile_checksum,omitempty"`
+	EncryptedDatafileSize     int64     `json:"encrypted_datafile_size,omitempty"`
+	CreatedAt                 time.Time `json:"created_at"`
+	UpdatedAt                 time.Time `json:"updated_at"`
+	ETag                      string    `json:"etag"`
+	Object                    string    `json:"object"`
 }
 
 // UploadJob is a chunked upload of a large firmware image.

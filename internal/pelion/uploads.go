@@ -18,8 +18,9 @@ const uploadJobsPath = imagesPath + "/upload-jobs"
 
 // uploadJobCreate is the body of POST /v3/firmware-images/upload-jobs.
 type uploadJobCreate struct {
-	Name        string `json:"name"`
-	Description string `json:"description,omitempty"`
+	Name               string `json:"name"`
+	Description        string `json:"description,omitempty"`
+	DatafileEncryption bool   `json:"datafile_encryption,omitempty"`
 }
 
 // ListUploadJobs returns one page of upload jobs.
@@ -47,9 +48,11 @@ func (c *Client) ListUploadChunks(ctx context.Context, jobID string, opts ListOp
 	return listPage[UploadChunk](ctx, c, OpListUploadChunks, uploadJobsPath+"/"+escapeID(jobID)+"/chunks", opts)
 }
 
-// createUploadJob creates a job named name. A job of that name left by an interrupted earlier upload
-// is deleted first, unless it already finished, in which case its image is returned instead.
-func (c *Client) createUploadJob(ctx context.Context, name, description string) (*UploadJob, error) {
+// createUploadJob creates the job of up, named up.Name. A job of that name left by an interrupted
+// earlier upload is deleted first, unless it already finished, in which case it is returned instead
+// (its image is then checked like any other).
+func (c *Client) createUploadJob(ctx context.Context, up ImageUpload) (*UploadJob, error) {
+	name := up.Name
 	if old, err := c.FindUploadJobByName(ctx, name); err == nil {
 		if old.Complete && old.FirmwareImageID != "" {
 			return old, nil
@@ -60,7 +63,7 @@ func (c *Client) createUploadJob(ctx context.Context, name, description string) 
 	} else if !IsNotFound(err) {
 		return nil, err
 	}
-	body, err := jsonBody(uploadJobCreate{Name: name, Description: description})
+	body, err := jsonBody(uploadJobCreate{Name: name, Description: up.Description, DatafileEncryption: up.Encrypt})
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +82,7 @@ func (c *Client) createUploadJob(ctx context.Context, name, description string) 
 // createImageChunked uploads through an upload job: one chunk in memory at a time, each with its MD5,
 // then an empty chunk to finish; it waits for the job's image and removes the job.
 func (c *Client) createImageChunked(ctx context.Context, up ImageUpload) (*FirmwareImage, string, error) {
-	job, err := c.createUploadJob(ctx, up.Name, up.Description)
+	job, err := c.createUploadJob(ctx, up)
 	if err != nil {
 		return nil, "", err
 	}

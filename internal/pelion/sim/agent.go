@@ -31,6 +31,15 @@ const (
 	// patcher is the device's payload processor, so these are its nearest codes, the simulator's choice.
 	EventPatchRefused     = "UPD4_FAIL_407" // processor: parse error (the patcher refused the patch)
 	EventPatchedIntegrity = "UPD4_FAIL_406" // processor: integrity check failed (patched digest or size)
+	// An encrypted-raw payload the device cannot decrypt (a CCM tag that does not verify, a payload
+	// that ends inside a page), and one whose plaintext is not the image its payload metadata names.
+	// The FOTA client says INTERNAL_CRYPTO_ERROR for the first, which has no update-result code: the
+	// decrypter is the device's payload processor, and 406 and 407 already name the patcher's
+	// results, so its non-specific code. For the second: the FOTA client writes the encrypted pages
+	// as they come and checks the installed digest over the decrypted candidate, so the writer's hash
+	// error. Both are the simulator's choice.
+	EventDecryptFailed      = "UPD4_FAIL_400" // processor: non-specific error (decryption failed)
+	EventDecryptedIntegrity = "UPD4_FAIL_504" // writer: hash error (plaintext digest or size)
 	// EventAlreadyInstalled marks a device skipped because it already runs the payload. The service's
 	// event-code table lists the SYS_* skipped codes without descriptions; this one is the simulator's
 	// choice.
@@ -48,7 +57,8 @@ var eventDescriptions = map[string]string{
 	EventInvalidURI: "Invalid resource URI", EventIntegrity: "Payload integrity check failed",
 	EventWriteFailed: "Writing the new image failed", EventAlreadyInstalled: "Device already at the desired state",
 	EventPatchRefused: "The delta patch was refused", EventPatchedIntegrity: "The patched image failed its integrity check",
-	EventDeregistered: "Device deregistered before it reported",
+	EventDeregistered: "Device deregistered before it reported", EventDecryptFailed: "The encrypted payload did not decrypt",
+	EventDecryptedIntegrity: "The decrypted image failed its integrity check",
 }
 
 // outcome is what one device reports for one campaign.
@@ -100,8 +110,9 @@ type deviceRun struct {
 // for SUIT, the delegation chains from them), check vendor, class, component and version, run what the
 // manifest asks (SUIT dependencies and update-management conditions: the version condition against its
 // version, image-not-match against its image), check a delta's precursor against its image, download the
-// payload and check its size and digest, patch a delta and check the image it gives, and install. It
-// changes nothing itself; the caller installs if the campaign still stands.
+// payload and check its size and digest, patch a delta or decrypt an encrypted payload and check the
+// image it gives, and install. It changes nothing itself; the caller installs if the campaign still
+// stands.
 func (r deviceRun) run(ctx context.Context) outcome {
 	version, installed, _ := r.dev.firmware()
 	self := manifest.Device{VendorID: r.dev.group.vendor, ClassID: r.dev.group.class, Component: r.dev.group.component,
@@ -115,18 +126,28 @@ func (r deviceRun) run(ctx context.Context) outcome {
 	}
 	image := installation{version: sum.Version}
 	copy(image.digest[:], sum.PayloadDigest)
-	var plan *patchPlan
-	if sum.PayloadFormat == manifest.PayloadArmPatchStream {
-		var event string
-		if plan, event = planPatch(r.data, sum, installed); event != "" {
-			return failed(event)
+	var (
+		plan  *patchPlan
+		dec   *decryptPlan
+		event string
+	)
+	switch sum.PayloadFormat {
+	case manifest.PayloadArmPatchStream:
+		if plan, event = planPatch(sum, installed); event == "" {
+			image.digest = plan.installedDigest
 		}
-		image.digest = plan.installedDigest
+	case manifest.PayloadEncryptedRaw:
+		if dec, event = planDecrypt(r.data, sum); event == "" {
+			image.digest = dec.want.digest
+		}
+	}
+	if event != "" {
+		return failed(event)
 	}
 	if r.injected == FailureDownloadTimeout {
 		return failed(EventDownloadTimeout)
 	}
-	o := r.receive(ctx, sum, plan)
+	o := r.receive(ctx, sum, plan, dec)
 	if o.event != "" {
 		return o
 	}
@@ -141,40 +162,57 @@ func (r deviceRun) run(ctx context.Context) outcome {
 	return o
 }
 
-// receive downloads the payload and checks it against the manifest, patching a delta on the way. It
-// returns a failure, or an outcome without an event that says what the device received.
-func (r deviceRun) receive(ctx context.Context, sum *manifest.Summary, plan *patchPlan) outcome {
-	var got payload
-	var patched *patchResult
+// receive downloads the payload and checks it against the manifest, patching a delta or decrypting an
+// encrypted payload on the way. It returns a failure, or an outcome without an event that says what the
+// device received.
+func (r deviceRun) receive(ctx context.Context, sum *manifest.Summary, plan *patchPlan, dec *decryptPlan) outcome {
+	var got processed
 	kind := PayloadFull
-	if plan != nil {
-		kind, patched = PayloadDelta, r.downloads.patch(ctx, sum, plan.precursor)
-		if patched.fetchEvent != "" {
-			return failed(patched.fetchEvent)
-		}
-		got = patched.patch
-	} else {
-		var event string
-		if got, event = r.downloads.fetch(ctx, sum.PayloadURI); event != "" {
-			return failed(event)
-		}
+	switch {
+	case plan != nil:
+		kind, got = PayloadDelta, patched(r.downloads.patch(ctx, sum, plan.precursor), plan)
+	case dec != nil:
+		got = r.downloads.decrypt(ctx, sum, dec)
+	default:
+		got.download, got.fetchEvent = r.downloads.fetch(ctx, sum.PayloadURI)
+	}
+	if got.fetchEvent != "" {
+		return failed(got.fetchEvent)
 	}
 	if r.injected == FailureIntegrity {
-		got.digest[0] ^= 0xff // the bytes this device received were damaged in transit
+		got.download.digest[0] ^= 0xff // the bytes this device received were damaged in transit
 	}
 	o := outcome{received: kind}
 	switch {
-	case got.size != sum.PayloadSize || string(got.digest[:]) != string(sum.PayloadDigest):
+	case got.download.size != sum.PayloadSize || string(got.download.digest[:]) != string(sum.PayloadDigest):
 		o.event = EventIntegrity
-	case patched != nil && patched.applyEvent != "":
-		o.event = patched.applyEvent
-	case patched != nil && (patched.image.size != plan.installedSize || patched.image.digest != plan.installedDigest):
-		o.event = EventPatchedIntegrity
+	case got.refused != "":
+		o.event = got.refused
+	case got.mismatch != "" && got.image != got.want:
+		o.event = got.mismatch
 	}
 	if o.event != "" {
 		o.summary = pelion.SummaryFail
 	}
 	return o
+}
+
+// processed is what a device received: the payload as downloaded and, when the device turns it into
+// the image it installs (a delta it patches, a payload it decrypts), what that gave and what the
+// payload metadata says it must give. A device checks them in that order, with these events.
+type processed struct {
+	download   payload
+	fetchEvent string // the download failed
+	refused    string // the payload processor refused the payload, or ""
+	image      payload
+	want       payload
+	mismatch   string // the event when image is not want; "" for a payload installed as downloaded
+}
+
+// patched is a patch result as a device on plan's precursor checks it.
+func patched(p *patchResult, plan *patchPlan) processed {
+	return processed{download: p.patch, fetchEvent: p.fetchEvent, refused: p.applyEvent, image: p.image,
+		want: payload{digest: plan.installedDigest, size: plan.installedSize}, mismatch: EventPatchedIntegrity}
 }
 
 // download is what fetching a payload URI gave.
@@ -187,18 +225,19 @@ type download struct {
 
 // downloadCache fetches each payload URI of a campaign once, over HTTP, and lets every device compare
 // the result with its manifest: a CDN in front of the datafile store. It patches each delta once per
-// precursor the same way (see patch).
+// precursor (see patch), and decrypts each encrypted payload once per key (see decrypt), the same way.
 type downloadCache struct {
 	client *http.Client
 	images imageLookup
 	mu     sync.Mutex
 	byURI  map[string]*download
 	byPair map[patchKey]*patchResult
+	byKey  map[decryptKey]*decryption
 }
 
 func newDownloadCache(timeout time.Duration, images imageLookup) *downloadCache {
 	return &downloadCache{client: &http.Client{Timeout: timeout}, images: images,
-		byURI: map[string]*download{}, byPair: map[patchKey]*patchResult{}}
+		byURI: map[string]*download{}, byPair: map[patchKey]*patchResult{}, byKey: map[decryptKey]*decryption{}}
 }
 
 func (c *downloadCache) fetch(ctx context.Context, uri string) (payload, string) {

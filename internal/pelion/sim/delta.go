@@ -41,18 +41,12 @@ type patchPlan struct {
 // planPatch checks a verified arm-patch-stream manifest's precursor against the image the device runs,
 // as the FOTA client does before it downloads (fota.c handle_manifest), and reads the installed image's
 // digest and size from the payload metadata. It returns the event of a device that refuses.
-func planPatch(data []byte, sum *manifest.Summary, running [32]byte) (*patchPlan, string) {
+func planPatch(sum *manifest.Summary, running [32]byte) (*patchPlan, string) {
 	if string(sum.PrecursorDigest) != string(running[:]) {
 		return nil, manifest.FailurePrecursorMismatch.EventType()
 	}
-	// The summary does not carry the installed digest and size; the manifest verified, so it decodes.
-	v3, err := manifest.DecodePelionV3(data)
-	if err != nil {
-		return nil, manifest.FailureMalformed.EventType()
-	}
-	md := v3.Manifest.Metadata
-	plan := &patchPlan{precursor: running, installedSize: md.InstalledSize}
-	copy(plan.installedDigest[:], md.InstalledDigest)
+	plan := &patchPlan{precursor: running, installedSize: sum.InstalledSize}
+	copy(plan.installedDigest[:], sum.InstalledDigest)
 	return plan, ""
 }
 

@@ -3,6 +3,7 @@ package sim
 import (
 	"crypto/md5"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,16 +26,19 @@ const (
 	maxFormFieldLen     = 4 << 10
 )
 
-// image is a stored firmware image.
+// image is a stored firmware image. data holds the bytes as uploaded, also when the service encrypts
+// them: the datafile URL then serves their encryption (see datafile).
 type image struct {
 	obj  pelion.FirmwareImage
 	data *blob
+	enc  *encryption // nil unless uploaded with datafile_encryption
 }
 
 // uploadJob is a chunked upload in progress. obj is guarded by Server.mu; the chunk state by mu, which
 // a chunk upload holds while it streams the chunk in.
 type uploadJob struct {
-	obj pelion.UploadJob
+	obj     pelion.UploadJob
+	encrypt bool // datafile_encryption; guarded by Server.mu like obj
 
 	mu        sync.Mutex
 	data      *blob
@@ -92,19 +96,18 @@ func checkUniqueName[T comparable](c *collection[T], self T, name string, nameOf
 	return nil
 }
 
-// storeImage registers bytes as a new image. Callers hold s.mu.
-func (s *Server) storeImage(r *http.Request, name, description string, data *blob) (*image, error) {
-	sum, err := data.sha256Hex()
-	if err != nil {
-		return nil, err
-	}
+// storeImage registers bytes as a new image, encrypted by the service when encrypt is set. Callers
+// hold s.mu.
+func (s *Server) storeImage(r *http.Request, name, description string, data *blob, encrypt bool) (*image, error) {
 	now := s.now()
 	id, _ := s.ids.id()
 	img := &image{data: data, obj: pelion.FirmwareImage{
 		ID: id, Name: name, Description: description, Datafile: s.baseURL(r) + "/datafiles/" + id,
-		DatafileChecksum: sum, DatafileSize: data.size, CreatedAt: now, UpdatedAt: now, ETag: etag(now),
-		Object: pelion.ObjectFirmwareImage,
+		CreatedAt: now, UpdatedAt: now, ETag: etag(now), Object: pelion.ObjectFirmwareImage,
 	}}
+	if err := img.describeDatafile(encrypt); err != nil {
+		return nil, err
+	}
 	s.images.add(id, img)
 	s.ledger.created(kindImage, id, name, now)
 	return img, nil
@@ -117,20 +120,24 @@ func (s *Server) createImage(w http.ResponseWriter, r *http.Request) error {
 	}
 	var form uploadForm
 	var data *blob
+	encrypt := false
 	defer func() {
 		if data != nil {
 			data.release()
 		}
 	}()
 	err = form.read(mr, func(part *multipart.Part) (err error) {
-		if part.FormName() != "datafile" {
+		switch part.FormName() {
+		case "datafile":
+			if len(part.FileName()) > maxImageFileNameLen {
+				return fieldError("datafile", "file name longer than %d characters", maxImageFileNameLen)
+			}
+			data, err = s.receiveImage(part)
+		case encryptionField:
+			encrypt, err = encryptionFormValue(part)
+		default:
 			_, err = formValue(part)
-			return err
 		}
-		if len(part.FileName()) > maxImageFileNameLen {
-			return fieldError("datafile", "file name longer than %d characters", maxImageFileNameLen)
-		}
-		data, err = s.receiveImage(part)
 		return err
 	})
 	if err != nil {
@@ -146,7 +153,7 @@ func (s *Server) createImage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.mu.Lock()
-	img, err := s.storeImage(r, form.name, form.description, data)
+	img, err := s.storeImage(r, form.name, form.description, data, encrypt)
 	s.mu.Unlock()
 	if err != nil {
 		return err
@@ -262,7 +269,8 @@ func (s *Server) serveDatafile(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
-	http.ServeContent(w, r, "", img.obj.CreatedAt, io.NewSectionReader(img.data, 0, img.obj.DatafileSize))
+	content, size := img.datafile()
+	http.ServeContent(w, r, "", img.obj.CreatedAt, io.NewSectionReader(content, 0, size))
 	return nil
 }
 
@@ -281,7 +289,8 @@ func (s *Server) getUploadJob(w http.ResponseWriter, r *http.Request) error {
 type uploadJobRequest struct {
 	Name        *string `json:"name"`
 	Description *string `json:"description"`
-	Encryption  *bool   `json:"datafile_encryption"`
+	// Encryption is decoded by hand (encryptionJSONValue) so that a bad value is an error naming it.
+	Encryption json.RawMessage `json:"datafile_encryption"`
 }
 
 func (s *Server) createUploadJob(w http.ResponseWriter, r *http.Request) error {
@@ -309,8 +318,13 @@ func (s *Server) createUploadJob(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// applyJobFields validates and applies name and description; job names are unique. Callers hold s.mu.
+// applyJobFields validates and applies name, description and datafile_encryption; job names are
+// unique. Callers hold s.mu.
 func (s *Server) applyJobFields(job *uploadJob, req *uploadJobRequest) error {
+	encrypt, err := encryptionJSONValue(req.Encryption, job.encrypt)
+	if err != nil {
+		return err
+	}
 	if req.Name != nil {
 		if err := checkUniqueName(s.jobs, job, *req.Name, jobName, "an upload job"); err != nil {
 			return err
@@ -323,6 +337,7 @@ func (s *Server) applyJobFields(job *uploadJob, req *uploadJobRequest) error {
 		}
 		job.obj.Description = *req.Description
 	}
+	job.encrypt = encrypt
 	return nil
 }
 
@@ -444,7 +459,7 @@ func (s *Server) finishUploadJob(r *http.Request, job *uploadJob) error {
 		job.data.release()
 		return nil
 	}
-	img, err := s.storeImage(r, job.obj.Name, job.obj.Description, job.data)
+	img, err := s.storeImage(r, job.obj.Name, job.obj.Description, job.data, job.encrypt)
 	if err != nil {
 		return err
 	}

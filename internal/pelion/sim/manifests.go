@@ -19,8 +19,13 @@ const (
 
 // storedManifest is an uploaded manifest with what the service read from it.
 type storedManifest struct {
-	obj    pelion.FirmwareManifest
-	data   []byte
+	obj pelion.FirmwareManifest
+	// data is what devices receive: the upload, with the payload's encryption key appended for an
+	// encrypted-raw payload of this service (see deliveredManifest). It is never served back.
+	data     []byte
+	uploaded []byte // the manifest as uploaded: what its datafile URL serves
+	// digest is the SHA-256 of the upload; it names the manifest for the signature memo, which the
+	// appended key does not affect.
 	digest [32]byte
 }
 
@@ -91,12 +96,15 @@ func (s *Server) createManifest(w http.ResponseWriter, r *http.Request) error {
 		return fieldError("datafile", "the manifest did not validate: %v", err)
 	}
 	now := s.now()
-	m := &storedManifest{data: data, digest: manifestDigest(data), obj: manifestObject(sum, len(data))}
+	m := &storedManifest{uploaded: data, digest: manifestDigest(data), obj: manifestObject(sum, len(data))}
 	m.obj.Name, m.obj.Description = name, description
 	m.obj.CreatedAt, m.obj.UpdatedAt, m.obj.ETag = now, now, etag(now)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if m.data, err = s.deliveredManifest(data, sum); err != nil {
+		return err
+	}
 	m.obj.ID, _ = s.ids.id()
 	m.obj.Datafile = s.baseURL(r) + "/manifest-files/" + m.obj.ID
 	s.manifests.add(m.obj.ID, m)
@@ -158,6 +166,6 @@ func (s *Server) serveManifestFile(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
-	_, _ = w.Write(m.data)
+	_, _ = w.Write(m.uploaded)
 	return nil
 }
