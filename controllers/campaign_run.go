@@ -33,16 +33,16 @@ type campaignRun struct {
 	fleet   pelion.Filter        // the manifest's vendor and class, ANDed with spec.target.filter
 	members func(id string) bool // spec.target.rolloutOf's devices; nil: the whole fleet
 	foreign map[string]bool      // devices other campaigns pin, read when first needed
-	// onPrecursor maps the devices a walk found running a delta's precursor to that delta's index in
-	// the Manifest's status.deltas.
-	onPrecursor map[string]int
-	digest      string // the digest of the image devices run once updated (the plaintext of an encrypted payload)
-	waves       []rollout.Wave
-	policy      rollout.Policy
-	schedule    rollout.Schedule
-	rate        rollout.Rate
-	plan        rollout.Plan
-	planHash    string
+	// firstWave holds the first wave's devices when this reconcile made the plan: the planning walk
+	// met them, so the wave's start need not walk the fleet again.
+	firstWave *waveDevices
+	digest    string // the digest of the image devices run once updated (the plaintext of an encrypted payload)
+	waves     []rollout.Wave
+	policy    rollout.Policy
+	schedule  rollout.Schedule
+	rate      rollout.Rate
+	plan      rollout.Plan
+	planHash  string
 }
 
 func (r *UpdateCampaignReconciler) newCampaignRun(uc *v1.UpdateCampaign, mf *v1.Manifest, svc pelion.UpdateService, status *statusWriter) (*campaignRun, error) {
@@ -153,56 +153,65 @@ func (run *campaignRun) ensurePlan(ctx context.Context) error {
 		run.plan = plan
 		return nil
 	}
-	plan, err := run.makePlan(ctx)
+	plan, updated, err := run.makePlan(ctx)
 	if err != nil {
 		return err
 	}
 	run.plan = plan
 	st.Plan = planToStatus(plan, run.planHash)
 	if run.uc.Spec.Paused {
-		if st.Plan.AlreadyUpdated, err = run.countAlreadyUpdated(ctx); err != nil {
-			return err
-		}
+		st.Plan.AlreadyUpdated = countByWave(plan, updated)
 	}
 	log.FromContext(ctx).Info("Planned the rollout", "fleet", plan.FleetSize, "waves", plan.Sizes)
 	return run.status.write(ctx, run.uc)
 }
 
-// countAlreadyUpdated counts, per wave of the plan, the devices that already run the payload: the
-// preview of a paused campaign. It costs one more walk of the fleet, so it is made only then.
-func (run *campaignRun) countAlreadyUpdated(ctx context.Context) ([]int64, error) {
-	counts := make([]int64, len(run.plan.Sizes))
-	err := run.eachDevicePoint(ctx, func(d pelion.Device, p uint64) error {
-		if k := run.plan.WaveOf(p); k >= 0 && d.FirmwareChecksum == run.digest {
+// countByWave counts points by the plan's wave: for a paused campaign's preview, the devices that
+// already run the payload.
+func countByWave(plan rollout.Plan, points []uint64) []int64 {
+	counts := make([]int64, len(plan.Sizes))
+	for _, p := range points {
+		if k := plan.WaveOf(p); k >= 0 {
 			counts[k]++
 		}
-		return nil
-	})
-	return counts, err
+	}
+	return counts
 }
 
-// makePlan reads the fleet twice to find wave bounds that give every wave exactly its size; only a
-// histogram and a few buckets of points are held, never the fleet.
-func (run *campaignRun) makePlan(ctx context.Context) (rollout.Plan, error) {
+// makePlan walks the fleet once. The partitioner holds every device's point (8 bytes a device) to give
+// every wave exactly its size; the devices that may fall in the first wave are kept as well, so that
+// wave starts without walking the fleet again (run.firstWave). For a paused campaign's preview it
+// also returns the points of the devices that already run the payload.
+func (run *campaignRun) makePlan(ctx context.Context) (rollout.Plan, []uint64, error) {
 	var maxDevices int64
 	if limit := run.uc.Spec.Target.MaxDevices; limit != nil {
 		maxDevices = *limit
 	}
 	part := rollout.NewPartitioner(run.waves, maxDevices)
-	if err := run.eachDevicePoint(ctx, func(_ pelion.Device, p uint64) error { part.Count(p); return nil }); err != nil {
-		return rollout.Plan{}, err
-	}
-	if part.NeedSecondPass() {
-		if err := run.eachDevicePoint(ctx, func(_ pelion.Device, p uint64) error { part.Refine(p); return nil }); err != nil {
-			return rollout.Plan{}, err
+	first := &waveDevices{}
+	var updated []uint64
+	err := run.eachDevicePoint(ctx, func(d pelion.Device, p uint64) error {
+		if part.Add(p) {
+			run.keep(first, d, p)
+			first.trim(part.MayBeFirst)
 		}
+		if run.uc.Spec.Paused && d.FirmwareChecksum == run.digest {
+			updated = append(updated, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return rollout.Plan{}, nil, err
 	}
 	plan, err := part.Plan()
 	if err != nil {
-		// The fleet changed under the two passes; planning again settles it.
-		return rollout.Plan{}, fmt.Errorf("planning the waves: %w", err)
+		return rollout.Plan{}, nil, fmt.Errorf("planning the waves: %w", err)
 	}
-	return plan, nil
+	if part.HoldsFirstWave() {
+		first.keepRange(plan.Range(0))
+		run.firstWave = first
+	}
+	return plan, updated, nil
 }
 
 // eachDevicePoint walks the campaign's fleet page by page (limited to spec.target.rolloutOf's devices
@@ -259,7 +268,13 @@ func (run *campaignRun) carryOut(ctx context.Context, step rollout.Step) (bool, 
 	uc := run.uc
 	switch step.Action {
 	case rollout.StartWave:
-		return true, run.startWave(ctx, step.Wave)
+		if err := run.startWave(ctx, step.Wave); err != nil {
+			return false, err
+		}
+		// Show the wave running at once: the rest of the reconcile may take a while (finishing the
+		// wave and walking the fleet for the next, when its devices are quick).
+		recordStep(uc, step, run.now())
+		return true, run.status.write(ctx, uc)
 	case rollout.FinishWave:
 		return true, run.finishWave(ctx, step.Wave, step.TimedOut)
 	case rollout.StopWave:

@@ -37,11 +37,11 @@ func (run *campaignRun) startWave(ctx context.Context, k int) error {
 		if !settled {
 			return waitingFor(settleRetry, v1.ReasonWaveInProgress, "wave %q: waiting for the earlier attempt's remote campaigns to stop before the retry", w.Name)
 		}
-		chunks, devices, err := run.cutChunks(ctx, k)
+		devices, err := run.startDevices(ctx, k)
 		if err != nil {
 			return err
 		}
-		*w = v1.WaveStatus{Name: w.Name, Phase: v1.WaveStarting, Attempt: st.Attempt, Chunks: chunks.Encode()}
+		*w = v1.WaveStatus{Name: w.Name, Phase: v1.WaveStarting, Attempt: st.Attempt, Chunks: run.cutChunks(k, devices).Encode()}
 		run.beginTick(w)
 		if st.StartedAt == nil {
 			st.StartedAt = run.timestamp()
@@ -71,38 +71,56 @@ func (run *campaignRun) resumeStart(ctx context.Context) error {
 	return run.sendWave(ctx, k, nil)
 }
 
-// cutChunks walks the fleet once to split wave k's range of points into chunks of at most perChunk
-// devices, and keeps the devices of the range it met, so the start sends them without walking the
-// fleet again.
-func (run *campaignRun) cutChunks(ctx context.Context, k int) (rollout.Chunks, []waveDevice, error) {
-	lo, hi := run.plan.Range(k)
-	devices, err := run.walkWave(ctx, k)
-	chunker := rollout.NewChunker(lo, hi, run.perChunk, run.plan.Sizes[k])
-	for _, d := range devices {
-		chunker.Count(d.point)
+// startDevices are the devices wave k starts with: those the planning walk kept when it was the first
+// wave's and this reconcile made the plan, else those of a walk of the fleet.
+func (run *campaignRun) startDevices(ctx context.Context, k int) (*waveDevices, error) {
+	if devices := run.firstWave; k == 0 && devices != nil {
+		run.firstWave = nil
+		return devices, nil
 	}
-	return chunker.Chunks(), devices, err
+	return run.walkWave(ctx, k)
 }
 
-// waveDevice is a device of a wave's range of points, as a walk of the fleet met it.
-type waveDevice struct {
-	id      string
-	point   uint64
-	updated bool // it runs the payload already
+// cutChunks splits wave k's range of points into chunks of at most perChunk of its devices.
+func (run *campaignRun) cutChunks(k int, devices *waveDevices) rollout.Chunks {
+	lo, hi := run.plan.Range(k)
+	chunker := rollout.NewChunker(lo, hi, run.perChunk, run.plan.Sizes[k])
+	for _, d := range devices.list {
+		chunker.Count(d.point)
+	}
+	return chunker.Chunks()
 }
 
 // walkWave walks the fleet for the devices of wave k's range of points.
-func (run *campaignRun) walkWave(ctx context.Context, k int) ([]waveDevice, error) {
+func (run *campaignRun) walkWave(ctx context.Context, k int) (*waveDevices, error) {
 	lo, hi := run.plan.Range(k)
-	var devices []waveDevice
+	// Room for the planned devices and a few that joined since: a big wave's list is not copied as it grows.
+	planned := run.plan.Sizes[k]
+	devices := &waveDevices{list: make([]waveDevice, 0, planned+planned/64+64)}
 	err := run.eachDevicePoint(ctx, func(d pelion.Device, p uint64) error {
 		if p >= lo && p < hi {
-			devices = append(devices, waveDevice{id: d.ID, point: p, updated: d.FirmwareChecksum == run.digest})
-			run.notePrecursor(d.ID, d.FirmwareChecksum)
+			run.keep(devices, d, p)
 		}
 		return nil
 	})
 	return devices, err
+}
+
+// keep adds a device a walk met to devices, with what sending it the update needs to know: whether it
+// runs the payload already, and which delta's precursor it runs.
+func (run *campaignRun) keep(devices *waveDevices, d pelion.Device, point uint64) {
+	devices.add(d.ID, point, d.FirmwareChecksum == run.digest, run.deltaOf(d.FirmwareChecksum))
+}
+
+// deltaOf is the index in the Manifest's status.deltas of the delta whose precursor a device running
+// checksum runs, or -1.
+func (run *campaignRun) deltaOf(checksum string) int {
+	for k, d := range run.mf.Status.Deltas {
+		if d.ManifestID != "" && strings.EqualFold(d.PrecursorSHA256, checksum) {
+			return k
+		}
+	}
+	return -1
 }
 
 func (run *campaignRun) waveChunks(k int) (rollout.Chunks, error) {
@@ -116,8 +134,8 @@ func (run *campaignRun) waveChunks(k int) (rollout.Chunks, error) {
 
 // sendWave creates the remote campaigns of wave k's chunks (as many as spec.rate allows now),
 // adopting those that exist, and records the wave as started. devices are the wave's, when the start
-// just walked the fleet; nil walks it again (a resumed start).
-func (run *campaignRun) sendWave(ctx context.Context, k int, devices []waveDevice) error {
+// has them; nil walks the fleet for them (a resumed start).
+func (run *campaignRun) sendWave(ctx context.Context, k int, devices *waveDevices) error {
 	w := &run.uc.Status.Waves[k]
 	if err := run.sendWaveDevices(ctx, k, devices); err != nil {
 		return err
@@ -158,7 +176,7 @@ func (run *campaignRun) sendQueued(ctx context.Context) error {
 // sendWaveDevices sends wave k's devices (walking the fleet for them when devices is nil) that need
 // the update and that no remote campaign of its attempt pins, a tick's worth of them (all without
 // spec.rate); it records those already updated, deferred and left queued.
-func (run *campaignRun) sendWaveDevices(ctx context.Context, k int, devices []waveDevice) error {
+func (run *campaignRun) sendWaveDevices(ctx context.Context, k int, devices *waveDevices) error {
 	w := &run.uc.Status.Waves[k]
 	chunks, err := run.waveChunks(k)
 	if err != nil {
@@ -169,28 +187,15 @@ func (run *campaignRun) sendWaveDevices(ctx context.Context, k int, devices []wa
 			return err
 		}
 	}
-	unsent := map[int][]string{}
-	updated := map[int][]string{} // devices already running the firmware, unless a campaign pins them
-	for _, d := range devices {
-		if c := chunks.Of(d.point); c >= 0 && d.updated {
-			updated[c] = append(updated[c], d.id)
-		} else if c >= 0 {
-			unsent[c] = append(unsent[c], d.id)
-		}
-	}
 	allowance := int64(math.MaxInt64)
 	if run.rate.Limited() {
 		allowance = w.Allowance
 	}
-	sent, err := run.sendUnpinned(ctx, k, w.Attempt, unsent, updated, allowance)
+	sent, err := run.sendUnpinned(ctx, k, w.Attempt, devices, chunks, allowance)
 	if err != nil {
 		return err
 	}
-	w.Deferred, w.Queued = sent.deferred, sent.queued
-	w.AlreadyUpdated = 0
-	for _, ids := range updated {
-		w.AlreadyUpdated += int64(len(ids))
-	}
+	w.Deferred, w.Queued, w.AlreadyUpdated = sent.deferred, sent.queued, sent.updated
 	return nil
 }
 
@@ -211,75 +216,93 @@ func timeOf(t *metav1.Time) time.Time {
 	return t.Time
 }
 
-// sendUnpinned sends the update to the devices of wave k, by chunk, that no remote campaign of the
-// attempt pins yet: in the chunk's main campaign if it has none, else in its next follow-up. Pinned
-// devices are dropped from unsent and from also (devices not to send, such as those already updated),
-// and remote campaigns a crash left in draft are started. Devices another campaign pins are deferred
-// (the overlap guard). Beyond allowance devices pinned by the attempt in all, the rest are queued. It
-// returns the counts.
-func (run *campaignRun) sendUnpinned(ctx context.Context, k int, attempt int32, unsent, also map[int][]string, allowance int64) (sendCounts, error) {
+// sendUnpinned sends the update to the devices of wave k, chunk by chunk, that need it and that no
+// remote campaign of the attempt pins yet: in the chunk's main campaign if it has none, else in its
+// next follow-up. Remote campaigns a crash left in draft are started. Devices another campaign pins
+// are deferred (the overlap guard). Beyond allowance devices pinned by the attempt in all, the rest
+// are queued. It returns the counts, those already updated and not pinned included.
+func (run *campaignRun) sendUnpinned(ctx context.Context, k int, attempt int32, devices *waveDevices, chunks rollout.Chunks, allowance int64) (sendCounts, error) {
 	var out sendCounts
 	var pinnedByAttempt int64
+	byChunk := devices.byChunk(chunks)
 	nextFollowUp := map[int]int{} // by chunk: absent, no campaign yet; else the next follow-up's index
+	pinned := map[int][]string{}  // by chunk with devices to send: the ids the attempt's campaigns pin
 	err := run.remote.each(ctx, k, func(remote pelion.Campaign, ref chunkRef) error {
 		if ref.attempt != attempt {
 			return nil
 		}
 		nextFollowUp[ref.chunk] = max(nextFollowUp[ref.chunk], ref.followUp+1)
 		pinnedByAttempt += pinnedDevices(remote.DeviceFilter)
-		if len(unsent[ref.chunk])+len(also[ref.chunk]) > 0 {
-			pinned := pinnedIDs(remote.DeviceFilter)
-			unsent[ref.chunk] = withoutAny(unsent[ref.chunk], pinned)
-			if also != nil {
-				also[ref.chunk] = withoutAny(also[ref.chunk], pinned)
-			}
+		if ref.chunk >= 0 && ref.chunk < len(byChunk) && len(byChunk[ref.chunk]) > 0 {
+			pinned[ref.chunk] = append(pinned[ref.chunk], pinnedIDs(remote.DeviceFilter)...)
 		}
 		return run.remote.start(ctx, remote)
 	})
 	if err != nil {
 		return out, err
 	}
-	for _, c := range slices.Sorted(maps.Keys(unsent)) {
-		if len(unsent[c]) == 0 {
+	for c, chunk := range byChunk {
+		send, updated := unpinned(devices, chunk, pinned[c])
+		out.updated += updated
+		if len(send) == 0 {
 			continue
 		}
 		foreign, err := run.foreignPins(ctx)
 		if err != nil {
 			return out, err
 		}
-		ids, held := deferForeign(unsent[c], foreign)
+		send, held := deferForeign(devices, send, foreign)
 		out.deferred += held
-		if room := max(allowance-pinnedByAttempt-out.sent, 0); int64(len(ids)) > room {
-			out.queued += int64(len(ids)) - room
-			ids = ids[:room]
+		if room := max(allowance-pinnedByAttempt-out.sent, 0); int64(len(send)) > room {
+			out.queued += int64(len(send)) - room
+			send = send[:room]
 		}
-		if len(ids) == 0 {
+		if len(send) == 0 {
 			continue
 		}
 		ref := chunkRef{wave: k, attempt: attempt, chunk: c, followUp: -1, delta: -1}
 		if next, exists := nextFollowUp[c]; exists {
 			ref.followUp = next
 		}
-		if err := run.createByPayload(ctx, ref, ids); err != nil {
+		if err := run.createByPayload(ctx, ref, devices, send); err != nil {
 			return out, err
 		}
-		out.sent += int64(len(ids))
+		out.sent += int64(len(send))
 	}
 	return out, nil
 }
 
-// createByPayload creates ref's remote campaigns: one with the full manifest, and one per delta of
-// the Manifest for the devices that run its precursor (as the walk that found them saw them; a device
-// whose firmware changed since refuses the delta by its precursor check, and a retry sends it the
-// full image).
-func (run *campaignRun) createByPayload(ctx context.Context, ref chunkRef, ids []string) error {
-	byDelta := map[int][]string{}
-	for _, id := range ids {
-		k, ok := run.onPrecursor[id]
-		if !ok {
-			k = -1
+// unpinned splits a chunk's devices that no id of pinned names into those to send and the number
+// already updated.
+func unpinned(devices *waveDevices, chunk []waveDevice, pinned []string) (send []waveDevice, updated int64) {
+	gone := make(map[string]struct{}, len(pinned))
+	for _, id := range pinned {
+		gone[id] = struct{}{}
+	}
+	var id [64]byte
+	for _, d := range chunk {
+		if len(gone) > 0 {
+			if _, ok := gone[string(devices.appendID(id[:0], d))]; ok {
+				continue
+			}
 		}
-		byDelta[k] = append(byDelta[k], id)
+		if d.updated {
+			updated++
+		} else {
+			send = append(send, d)
+		}
+	}
+	return send, updated
+}
+
+// createByPayload creates ref's remote campaigns for send: one with the full manifest, and one per
+// delta of the Manifest for the devices that run its precursor (as the walk that found them saw them;
+// a device whose firmware changed since refuses the delta by its precursor check, and a retry sends
+// it the full image).
+func (run *campaignRun) createByPayload(ctx context.Context, ref chunkRef, devices *waveDevices, send []waveDevice) error {
+	byDelta := map[int][]string{}
+	for _, d := range send {
+		byDelta[int(d.delta)] = append(byDelta[int(d.delta)], devices.id(d))
 	}
 	for _, k := range slices.Sorted(maps.Keys(byDelta)) {
 		manifestID := run.mf.Status.ManifestID
@@ -294,23 +317,9 @@ func (run *campaignRun) createByPayload(ctx context.Context, ref chunkRef, ids [
 	return nil
 }
 
-// notePrecursor records that device id runs the precursor of one of the Manifest's deltas, so it is
-// sent that delta.
-func (run *campaignRun) notePrecursor(id, checksum string) {
-	for k, d := range run.mf.Status.Deltas {
-		if d.ManifestID != "" && strings.EqualFold(d.PrecursorSHA256, checksum) {
-			if run.onPrecursor == nil {
-				run.onPrecursor = map[string]int{}
-			}
-			run.onPrecursor[id] = k
-			return
-		}
-	}
-}
-
 // sendCounts are what sendUnpinned did with the devices it was handed.
 type sendCounts struct {
-	sent, deferred, queued int64
+	sent, deferred, queued, updated int64
 }
 
 // foreignPins reads, once per reconcile and only when there is something to send, the devices other
@@ -373,8 +382,8 @@ func (run *campaignRun) sendLateDevices(ctx context.Context, k int) error {
 		}
 		chunks[j] = &c
 	}
-	unsent := make([]map[int][]string, k+1)
-	for j := range unsent {
+	late := make([]*waveDevices, k+1)
+	for j := range late {
 		run.uc.Status.Waves[j].Deferred = 0 // counted again below, from what is still to send
 	}
 	err := run.eachDevicePoint(ctx, func(d pelion.Device, p uint64) error {
@@ -382,23 +391,21 @@ func (run *campaignRun) sendLateDevices(ctx context.Context, k int) error {
 		if j < 0 || j > k || chunks[j] == nil || d.FirmwareChecksum == run.digest {
 			return nil
 		}
-		if unsent[j] == nil {
-			unsent[j] = map[int][]string{}
+		if late[j] == nil {
+			late[j] = &waveDevices{}
 		}
-		run.notePrecursor(d.ID, d.FirmwareChecksum)
-		c := chunks[j].Of(p)
-		unsent[j][c] = append(unsent[j][c], d.ID)
+		run.keep(late[j], d, p)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for j, byChunk := range unsent {
-		if byChunk == nil {
+	for j, devices := range late {
+		if devices == nil {
 			continue
 		}
 		w := &run.uc.Status.Waves[j]
-		got, err := run.sendUnpinned(ctx, j, w.Attempt, byChunk, nil, math.MaxInt64)
+		got, err := run.sendUnpinned(ctx, j, w.Attempt, devices, *chunks[j], math.MaxInt64)
 		if err != nil {
 			return err
 		}
@@ -465,16 +472,4 @@ func (run *campaignRun) timeOutLateDevices(ctx context.Context) error {
 		w.Pending = 0
 	}
 	return nil
-}
-
-// withoutAny returns ids less those in drop, reusing ids's array.
-func withoutAny(ids, drop []string) []string {
-	if len(ids) == 0 || len(drop) == 0 {
-		return ids
-	}
-	gone := make(map[string]struct{}, len(drop))
-	for _, id := range drop {
-		gone[id] = struct{}{}
-	}
-	return slices.DeleteFunc(ids, func(id string) bool { _, ok := gone[id]; return ok })
 }

@@ -39,18 +39,19 @@ func (rc remoteCampaigns) foreignPins(ctx context.Context) (map[string]bool, err
 	return pins, nil
 }
 
-// deferForeign splits ids into those free to send and the number held by foreign pins.
-func deferForeign(ids []string, foreign map[string]bool) ([]string, int64) {
+// deferForeign splits send, devices of devices, into those free to send and the number held by
+// foreign pins.
+func deferForeign(devices *waveDevices, send []waveDevice, foreign map[string]bool) ([]waveDevice, int64) {
 	if len(foreign) == 0 {
-		return ids, 0
+		return send, 0
 	}
-	free := ids[:0:0]
+	free := send[:0:0]
 	var held int64
-	for _, id := range ids {
-		if foreign[pelion.NormalizeID(id)] {
+	for _, d := range send {
+		if foreign[pelion.NormalizeID(devices.id(d))] {
 			held++
 		} else {
-			free = append(free, id)
+			free = append(free, d)
 		}
 	}
 	return free, held

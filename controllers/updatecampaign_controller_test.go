@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -510,8 +511,15 @@ func TestChangingWavesAfterTheRolloutStartedStalls(t *testing.T) {
 		return len(uc.Status.Waves) == 2 && uc.Status.Waves[0].StartedAt != nil, string(uc.Status.Phase)
 	})
 
-	uc.Spec.Waves = []v1.Wave{wave("first", count(3)), wave("then", percent("100%"))}
-	if err := env.Client.Update(context.Background(), uc); err != nil {
+	// The operator writes status while the canary starts: edit the spec on the latest object.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(uc), uc); err != nil {
+			return err
+		}
+		uc.Spec.Waves = []v1.Wave{wave("first", count(3)), wave("then", percent("100%"))}
+		return env.Client.Update(context.Background(), uc)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	waitCondition(t, uc, v1.ConditionStalled, metav1.ConditionTrue, v1.ReasonInvalidSpec)

@@ -321,11 +321,20 @@ func (c *Client) readResponse(r *request, resp *http.Response) error {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 		return nil
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxResponseBody)).Decode(r.out); err != nil {
+	body := io.LimitReader(resp.Body, maxResponseBody)
+	decode := func() error { return json.NewDecoder(body).Decode(r.out) }
+	if d, ok := r.out.(bodyDecoder); ok {
+		decode = func() error { return d.decodeBody(body) }
+	}
+	if err := decode(); err != nil {
 		return &transportError{op: r.op, sent: true, err: fmt.Errorf("decoding response: %w", err)}
 	}
 	return nil
 }
+
+// bodyDecoder is a response type that reads its body itself, faster than encoding/json's reflection
+// (the device directory's pages).
+type bodyDecoder interface{ decodeBody(io.Reader) error }
 
 func decodeError(op string, resp *http.Response) error {
 	e := &Error{Op: op, StatusCode: resp.StatusCode}

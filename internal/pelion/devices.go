@@ -1,13 +1,20 @@
 package pelion
 
-import "context"
+import (
+	"context"
+	"net/http"
+)
 
 const devicesPath = "/v3/devices"
 
 // ListDevices returns one page of the device directory. Filters take the 32-hex id form, e.g.
 // Filter{}.In("id", ids...).Eq("device_class", class).
 func (c *Client) ListDevices(ctx context.Context, opts ListOptions) (*Page[Device], error) {
-	return listPage[Device](ctx, c, OpListDevices, devicesPath+"/", opts)
+	var page Page[Device]
+	if err := c.do(ctx, &request{op: OpListDevices, method: http.MethodGet, path: devicesPath + "/", query: opts.query(), out: devicePage{out: &page, limit: opts.Limit}}); err != nil {
+		return nil, err
+	}
+	return &page, nil
 }
 
 // GetDevice returns one device.

@@ -7,13 +7,13 @@
 //
 //  1. Plan, once, before the first wave starts. A device's place in the campaign is Point(uid, id), a
 //     hash, so its wave can be recomputed after any restart from the Plan alone. The Partitioner turns
-//     two streaming passes over the fleet's points into a Plan whose waves hold exactly the planned
-//     numbers of devices, in memory that does not grow with the fleet:
+//     one streaming pass over the fleet's points into a Plan whose waves hold exactly the planned
+//     numbers of devices, holding 8 bytes a device; it also tells which devices may fall in the first
+//     wave, so a controller can keep those and start the first wave without another pass:
 //
 //     p := rollout.NewPartitioner(waves, maxDevices)
-//     for each device: p.Count(rollout.Point(uid, id))
-//     if p.NeedSecondPass() { for each device: p.Refine(rollout.Point(uid, id)) }
-//     plan, err := p.Plan()
+//     for each device: if p.Add(rollout.Point(uid, id)) { keep it }; now and then drop those !p.MayBeFirst
+//     plan, err := p.Plan() // p.HoldsFirstWave(): the kept devices hold the whole first wave
 //
 //  2. Gate, on every reconcile. Next reads the waves, the plan, each wave's recorded progress and the
 //     people's requests (pause, approve a wave to start, accept a failed wave's result, abort, retry),

@@ -3,6 +3,7 @@ package rollout
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 )
 
@@ -10,190 +11,136 @@ import (
 var (
 	// ErrNoWaves: there is nothing to partition the fleet into.
 	ErrNoWaves = errors.New("rollout: no waves to plan")
-	// ErrPointOutOfRange: a point above MaxPoint was counted; Point never returns one.
+	// ErrPointOutOfRange: a point above MaxPoint was added; Point never returns one.
 	ErrPointOutOfRange = errors.New("rollout: point out of range")
-	// ErrPassOrder: Count was called after the second pass (or NeedSecondPass, or Plan) began.
-	ErrPassOrder = errors.New("rollout: Count after the first pass ended")
-	// ErrSecondPassMissing: the plan needs a second pass and Refine saw no point. Either the second pass
-	// was skipped, or the whole fleet left between the passes; planning again settles both.
-	ErrSecondPassMissing = errors.New("rollout: the second pass saw no devices")
+	// ErrAddAfterPlan: Add was called after Plan.
+	ErrAddAfterPlan = errors.New("rollout: Add after Plan")
 )
 
-const (
-	bucketBits  = 16
-	bucketShift = 63 - bucketBits // a point's top 16 of 63 bits pick its histogram bucket
-	bucketCount = 1 << bucketBits
-)
-
-// Partitioner finds plan bounds so that wave k holds exactly its planned number of devices, in two
-// streaming passes over the fleet's points and in memory independent of the fleet's size: a
-// 65,536-bucket histogram in the first pass, and in the second only the points of the (at most one per
-// wave) buckets where the cuts between waves fall.
+// Partitioner finds plan bounds so that wave k holds exactly its planned number of devices, in one
+// streaming pass over the fleet's points. It holds the points, 8 bytes a device (8 MB for a million),
+// which is what lets one pass be exact: a pass that held less would need a second one, and the fleet
+// may change between two.
 //
-// Use it in this order: Count every point; if NeedSecondPass, Refine every point; then Plan. The fleet
-// may change between the passes (a device registered or removed meanwhile): the cuts are then placed as
-// near the planned sizes as the second pass allows, and the plan's Sizes are what its bounds really
-// hold of the points the second pass saw. Misuse never panics; Plan reports it.
+// It also says, while the pass goes on, which devices may fall in the first wave, so a caller can keep
+// those and start the first wave without another pass (see Add).
 type Partitioner struct {
 	waves      []Wave
 	maxDevices int64
-
-	// First pass.
-	histogram *[bucketCount]int64 // dropped once the first pass ends
-	counted   int64
-	ended     bool
-
-	// Planned from the first pass.
-	capped bool    // the fleet is larger than maxDevices: the last wave ends at a cut
-	cuts   []int64 // cuts[k]: how many devices waves 0..k hold
-	cutIn  []int   // cutIn[k]: the index in refineBuckets of the bucket where cut k falls, or -1 when its bound needs no refining
-
-	// Second pass.
-	refineBuckets []int      // histogram buckets where cuts fall, ascending
-	refinePoints  [][]uint64 // the points seen in each of refineBuckets
-	pointsBefore  []int64    // pointsBefore[j]: points seen in buckets below refineBuckets[j] and above refineBuckets[j-1]
-	refined       int64      // points seen in the second pass
-	err           error      // the first misuse
+	points     []uint64
+	err        error
+	// horizon: every point below it that Add saw was reported as maybe in the first wave. It only
+	// falls, as the fleet seen grows and the first wave's share of it becomes clearer.
+	horizon    uint64
+	planned    bool   // points are sorted: Add may no longer be called
+	firstBound uint64 // the plan's first bound, once planned
 }
 
 // NewPartitioner starts planning waves over a fleet capped at maxDevices devices (0 or less: no cap).
-// The first pass counts the fleet; the waves are sized by Sizes for the counted fleet, capped.
+// The waves are sized by Sizes for the fleet the pass counts, capped.
 func NewPartitioner(waves []Wave, maxDevices int64) *Partitioner {
-	return &Partitioner{
-		waves:      slices.Clone(waves),
-		maxDevices: maxDevices,
-		histogram:  new([bucketCount]int64),
-	}
+	return &Partitioner{waves: slices.Clone(waves), maxDevices: maxDevices, horizon: MaxPoint + 1}
 }
 
-// Count adds a device's point in the first pass.
-func (p *Partitioner) Count(point uint64) {
+// horizonEvery is how many points Add takes between two updates of the horizon.
+const horizonEvery = 1024
+
+// Add adds a device's point and reports whether the device may fall in the first wave. A caller that
+// keeps the devices Add reports, and may drop those MayBeFirst no longer reports, holds every device
+// of the first wave once the pass ends when HoldsFirstWave says so (it nearly always does: the
+// horizon keeps a wide statistical margin).
+func (p *Partitioner) Add(point uint64) bool {
 	switch {
-	case p.ended:
-		p.fail(ErrPassOrder)
+	case p.planned:
+		p.fail(ErrAddAfterPlan)
+		return false
 	case point > MaxPoint:
 		p.fail(fmt.Errorf("%w: %#x", ErrPointOutOfRange, point))
-	default:
-		p.histogram[point>>bucketShift]++
-		p.counted++
+		return false
 	}
+	p.points = append(p.points, point)
+	if len(p.points)%horizonEvery == 0 {
+		p.horizon = min(p.horizon, p.firstWaveHorizon())
+	}
+	return point < p.horizon
 }
 
-// NeedSecondPass ends the first pass and says whether any bound needs refining. It does not when no
-// cut falls inside the fleet, as with a single uncapped wave or an empty fleet.
-func (p *Partitioner) NeedSecondPass() bool {
-	p.endFirstPass()
-	return len(p.refineBuckets) > 0
+// MayBeFirst says whether a point Add reported may still fall in the first wave.
+func (p *Partitioner) MayBeFirst(point uint64) bool { return point < p.horizon }
+
+// firstWaveHorizon is a point the first wave's bound very probably stays below however the pass goes
+// on. Points are uniform, so the bound's share of the line is about the first wave's share of the
+// fleet seen, f; the horizon adds six standard deviations of that share and a few points, so the
+// bound passes it only with odds far below one in a million. When the fleet grows, a percent wave's
+// share stays and a count wave's (or a capped fleet's) shrinks, so the horizon holds for the larger
+// fleet too.
+func (p *Partitioner) firstWaveHorizon() uint64 {
+	n := int64(len(p.points))
+	if len(p.waves) == 0 {
+		return 0
+	}
+	f := float64(Sizes(p.capped(n), p.waves)[0]) / float64(n)
+	share := f + 6*math.Sqrt(f/float64(n)) + 8/float64(n)
+	if share >= 1 {
+		return MaxPoint + 1
+	}
+	return uint64(share * (MaxPoint + 1))
 }
 
-// Refine adds a device's point in the second pass, keeping it only when it lies in a bucket where a cut
-// falls.
-func (p *Partitioner) Refine(point uint64) {
-	if point > MaxPoint {
-		p.fail(fmt.Errorf("%w: %#x", ErrPointOutOfRange, point))
-		return
+// capped is the planned fleet for n devices.
+func (p *Partitioner) capped(n int64) int64 {
+	if p.maxDevices > 0 {
+		return min(n, p.maxDevices)
 	}
-	p.endFirstPass()
-	p.refined++
-	j, found := slices.BinarySearch(p.refineBuckets, int(point>>bucketShift))
-	switch {
-	case found:
-		p.refinePoints[j] = append(p.refinePoints[j], point)
-	case j < len(p.refineBuckets):
-		p.pointsBefore[j]++
-	}
+	return n
 }
 
-// Plan ends planning and gives the plan. Calling it again gives the same plan.
+// Plan ends the pass and gives the plan. Calling it again gives the same plan.
 func (p *Partitioner) Plan() (Plan, error) {
-	p.endFirstPass()
 	switch {
 	case p.err != nil:
 		return Plan{}, p.err
 	case len(p.waves) == 0:
 		return Plan{}, ErrNoWaves
-	case len(p.refineBuckets) > 0 && p.refined == 0:
-		return Plan{}, fmt.Errorf("%w (the first counted %d)", ErrSecondPassMissing, p.counted)
 	}
-	for _, points := range p.refinePoints {
-		slices.Sort(points)
+	if !p.planned {
+		slices.Sort(p.points)
+		p.planned = true
 	}
+	n := int64(len(p.points))
+	capped := p.capped(n) < n
 	plan := Plan{Sizes: make([]int64, len(p.waves)), Bounds: make([]uint64, len(p.waves))}
-	var below int64 // devices below the previous bound
-	for k := range p.waves {
-		bound, upTo := p.bound(k)
-		plan.Bounds[k] = bound
-		plan.Sizes[k] = upTo - below
+	var cut, below int64 // cut: devices planned up to this wave; below: points below the last bound
+	var bound uint64
+	for k, size := range Sizes(p.capped(n), p.waves) {
+		cut += size
+		switch {
+		case k == len(p.waves)-1 && !capped:
+			bound = uncappedBound
+		case cut > 0:
+			// Equal points (a device listed twice) all fall below the bound.
+			bound = max(bound, p.points[cut-1]+1)
+		}
+		upTo := p.below(bound)
+		plan.Bounds[k], plan.Sizes[k] = bound, upTo-below
 		below = upTo
 	}
 	plan.FleetSize = below
+	p.firstBound = plan.Bounds[0]
 	return plan, nil
 }
 
-// endFirstPass sizes the waves for the counted fleet and finds the buckets where their cuts fall.
-func (p *Partitioner) endFirstPass() {
-	if p.ended {
-		return
-	}
-	p.ended = true
-	fleet := p.counted
-	if p.maxDevices > 0 && fleet > p.maxDevices {
-		fleet, p.capped = p.maxDevices, true
-	}
-	sizes := Sizes(fleet, p.waves)
-	p.cuts = make([]int64, len(sizes))
-	p.cutIn = make([]int, len(sizes))
-	var cut, seen int64 // seen: devices in buckets below bucket
-	bucket := 0
-	for k, size := range sizes {
-		cut += size
-		p.cuts[k] = cut
-		p.cutIn[k] = -1
-		if cut == 0 || (k == len(sizes)-1 && !p.capped) {
-			continue // bound 0 or the uncapped end: nothing to refine
-		}
-		for seen+p.histogram[bucket] < cut {
-			seen += p.histogram[bucket]
-			bucket++
-		}
-		if n := len(p.refineBuckets); n == 0 || p.refineBuckets[n-1] != bucket {
-			p.refineBuckets = append(p.refineBuckets, bucket)
-		}
-		p.cutIn[k] = len(p.refineBuckets) - 1
-	}
-	p.refinePoints = make([][]uint64, len(p.refineBuckets))
-	p.pointsBefore = make([]int64, len(p.refineBuckets))
-	p.histogram = nil
+// below is how many points lie below bound; the points are sorted.
+func (p *Partitioner) below(bound uint64) int64 {
+	i, _ := slices.BinarySearch(p.points, bound)
+	return int64(i)
 }
 
-// bound is wave k's bound and how many of the points seen lie below it (of the second pass, or of the
-// first when there was none). The bound puts cuts[k] points below it when the second pass allows; when
-// the fleet changed so that it cannot, the bound stays within its bucket and the count says what it
-// really holds.
-func (p *Partitioner) bound(k int) (bound uint64, below int64) {
-	j := p.cutIn[k]
-	switch {
-	case j >= 0:
-	case k < len(p.cuts)-1 || p.capped:
-		return 0, 0 // no devices up to this wave
-	case p.refined > 0:
-		return uncappedBound, p.refined
-	default:
-		return uncappedBound, p.counted
-	}
-	below = p.pointsBefore[j]
-	for i := range j {
-		below += p.pointsBefore[i] + int64(len(p.refinePoints[i]))
-	}
-	points := p.refinePoints[j]
-	rank := min(max(p.cuts[k]-below, 0), int64(len(points)))
-	if rank == 0 {
-		return uint64(p.refineBuckets[j]) << bucketShift, below
-	}
-	bound = points[rank-1] + 1
-	// Equal points (a device listed twice) all fall below the bound.
-	inBucket, _ := slices.BinarySearch(points, bound)
-	return bound, below + int64(inBucket)
+// HoldsFirstWave says, after Plan, whether every point of the plan's first wave was below the
+// horizon all along, that is whether a caller that kept what Add and MayBeFirst reported holds the
+// whole first wave.
+func (p *Partitioner) HoldsFirstWave() bool {
+	return p.planned && p.err == nil && p.below(p.firstBound) <= p.below(p.horizon)
 }
 
 func (p *Partitioner) fail(err error) {

@@ -21,17 +21,11 @@ func fleetPoints(seed uint64, n int) []uint64 {
 	return points
 }
 
-// partition runs both passes the way a controller does: the first over first, the second (only when
-// needed) over second.
-func partition(waves []Wave, maxDevices int64, first, second []uint64) (Plan, error) {
+// partition runs the pass the way a controller does.
+func partition(waves []Wave, maxDevices int64, points []uint64) (Plan, error) {
 	p := NewPartitioner(waves, maxDevices)
-	for _, point := range first {
-		p.Count(point)
-	}
-	if p.NeedSecondPass() {
-		for _, point := range second {
-			p.Refine(point)
-		}
+	for _, point := range points {
+		p.Add(point)
 	}
 	return p.Plan()
 }
@@ -83,7 +77,7 @@ func TestPartitionerHoldsExactSizes(t *testing.T) {
 		for name, waves := range shapes {
 			for _, maxDevices := range []int64{0, int64(n) / 3, int64(n), int64(n) + 1} {
 				t.Run(fmt.Sprintf("%s/%d devices/max %d", name, n, maxDevices), func(t *testing.T) {
-					plan, err := partition(waves, maxDevices, points, points)
+					plan, err := partition(waves, maxDevices, points)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -119,14 +113,14 @@ func TestPartitionerClusteredPoints(t *testing.T) {
 		sequence[i] = uint64(i)
 	}
 	tests := map[string][]uint64{
-		"all in bucket 0":            sequence,
-		"both ends of the line":      {0, 0, 1, MaxPoint - 1, MaxPoint, MaxPoint},
-		"one point many times":       slices.Repeat([]uint64{12345}, 50),
-		"bucket edges":               {1<<bucketShift - 1, 1 << bucketShift, 1<<bucketShift + 1, 2<<bucketShift - 1, 2 << bucketShift},
-		"descending, one per bucket": descendingBuckets(300),
+		"all in bucket 0":       sequence,
+		"both ends of the line": {0, 0, 1, MaxPoint - 1, MaxPoint, MaxPoint},
+		"one point many times":  slices.Repeat([]uint64{12345}, 50),
+		"powers of two":         powersOfTwo(),
+		"listed twice":          append(slices.Clone(sequence[:300]), sequence[:300]...),
 	}
 	for name, points := range tests {
-		plan, err := partition(defaultWaves(), 0, points, points)
+		plan, err := partition(defaultWaves(), 0, points)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -141,151 +135,12 @@ func TestPartitionerClusteredPoints(t *testing.T) {
 	}
 }
 
-func descendingBuckets(n int) []uint64 {
-	points := make([]uint64, n)
+func powersOfTwo() []uint64 {
+	points := make([]uint64, 63)
 	for i := range points {
-		points[i] = uint64(n-i) << bucketShift
+		points[i] = 1 << i
 	}
 	return points
-}
-
-func TestPartitionerSecondPass(t *testing.T) {
-	points := fleetPoints(4, 500)
-	for _, tc := range []struct {
-		name       string
-		waves      []Wave
-		maxDevices int64
-		points     []uint64
-		want       bool
-	}{
-		{"a single uncapped wave", sizedWaves(Percent(100)), 0, points, false},
-		{"an empty fleet", defaultWaves(), 0, nil, false},
-		{"a single capped wave", sizedWaves(Percent(100)), 100, points, true},
-		{"a single wave under a cap it does not reach", sizedWaves(Percent(100)), 1000, points, false},
-		{"several waves", defaultWaves(), 0, points, true},
-	} {
-		p := NewPartitioner(tc.waves, tc.maxDevices)
-		for _, point := range tc.points {
-			p.Count(point)
-		}
-		got := p.NeedSecondPass()
-		if got != tc.want {
-			t.Errorf("%s: NeedSecondPass() = %v, want %v", tc.name, got, tc.want)
-		}
-		if got {
-			for _, point := range tc.points {
-				p.Refine(point)
-			}
-		}
-		plan, err := p.Plan()
-		if err != nil {
-			t.Errorf("%s: %v", tc.name, err)
-			continue
-		}
-		checkPlanHolds(t, plan, tc.points, tc.maxDevices > 0 && int64(len(tc.points)) > tc.maxDevices)
-	}
-}
-
-// TestPartitionerFleetChangesBetweenPasses changes the fleet between the passes in every way a live
-// device directory can, and checks that planning neither panics nor lies: each wave holds, of the
-// points the second pass saw, exactly the number its Sizes say.
-func TestPartitionerFleetChangesBetweenPasses(t *testing.T) {
-	const n = 5000
-	first := fleetPoints(5, n)
-	r := rand.New(rand.NewPCG(5, 6))
-	newcomers := fleetPoints(6, n)
-	plannedCuts := func() []uint64 { // the points where the unchanged fleet is cut
-		plan, err := partition(defaultWaves(), 0, first, first)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return plan.Bounds[:len(plan.Bounds)-1]
-	}()
-
-	changes := map[string][]uint64{
-		"a tenth joined":              append(slices.Clone(first), newcomers[:n/10]...),
-		"a tenth left":                dropEvery(first, 10),
-		"half left":                   dropEvery(first, 2),
-		"the fleet doubled":           append(slices.Clone(first), newcomers...),
-		"an entirely other fleet":     newcomers[:n/2],
-		"one device":                  first[:1],
-		"shuffled and listed twice":   append(shuffled(r, first), first...),
-		"the cut buckets emptied":     withoutBuckets(first, plannedCuts),
-		"only the cut buckets remain": onlyBuckets(first, plannedCuts),
-		"devices at the very ends":    append(slices.Clone(first), 0, MaxPoint),
-	}
-	for name, second := range changes {
-		for _, maxDevices := range []int64{0, n / 2} {
-			t.Run(fmt.Sprintf("%s/max %d", name, maxDevices), func(t *testing.T) {
-				plan, err := partition(defaultWaves(), maxDevices, first, second)
-				if err != nil {
-					t.Fatal(err)
-				}
-				checkPlanHolds(t, plan, second, maxDevices > 0)
-			})
-		}
-	}
-}
-
-// TestPartitionerClampsToTheCutBucket checks that when the fleet changed inside a cut's bucket's
-// reach, the cut lands as near its planned place as the second pass allows: a cut only moves within
-// its bucket.
-func TestPartitionerClampsToTheCutBucket(t *testing.T) {
-	const b1 = 1 << bucketShift // the first point of bucket 1
-	first := []uint64{b1 + 5, b1 + 6, b1 + 7, 5 * b1}
-	waves := sizedWaves(Count(2), Percent(100)) // the cut after 2 devices falls in bucket 1
-	tests := []struct {
-		name   string
-		second []uint64
-		want   Plan
-	}{
-		{"unchanged", first, Plan{FleetSize: 4, Sizes: []int64{2, 2}, Bounds: []uint64{b1 + 7, math.MaxUint64}}},
-		{"three joined below the bucket: the cut goes to its bucket's start", append([]uint64{10, 20, 30}, first...),
-			Plan{FleetSize: 7, Sizes: []int64{3, 4}, Bounds: []uint64{b1, math.MaxUint64}}},
-		{"one joined below the bucket: the cut still holds 2", append([]uint64{10}, first...),
-			Plan{FleetSize: 5, Sizes: []int64{2, 3}, Bounds: []uint64{b1 + 6, math.MaxUint64}}},
-		{"two left the bucket: the cut goes to its last point", []uint64{b1 + 5, 5 * b1},
-			Plan{FleetSize: 2, Sizes: []int64{1, 1}, Bounds: []uint64{b1 + 6, math.MaxUint64}}},
-		{"the bucket emptied: the cut goes to its start", []uint64{5 * b1},
-			Plan{FleetSize: 1, Sizes: []int64{0, 1}, Bounds: []uint64{b1, math.MaxUint64}}},
-	}
-	for _, tc := range tests {
-		got, err := partition(waves, 0, first, tc.second)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		if diff := cmp.Diff(tc.want, got); diff != "" {
-			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
-		}
-	}
-}
-
-func dropEvery(points []uint64, every int) []uint64 {
-	var kept []uint64
-	for i, p := range points {
-		if i%every != 0 {
-			kept = append(kept, p)
-		}
-	}
-	return kept
-}
-
-func shuffled(r *rand.Rand, points []uint64) []uint64 {
-	s := slices.Clone(points)
-	r.Shuffle(len(s), func(i, j int) { s[i], s[j] = s[j], s[i] })
-	return s
-}
-
-func withoutBuckets(points, cuts []uint64) []uint64 {
-	return slices.DeleteFunc(slices.Clone(points), func(p uint64) bool { return inCutBucket(p, cuts) })
-}
-
-func onlyBuckets(points, cuts []uint64) []uint64 {
-	return slices.DeleteFunc(slices.Clone(points), func(p uint64) bool { return !inCutBucket(p, cuts) })
-}
-
-func inCutBucket(point uint64, cuts []uint64) bool {
-	return slices.ContainsFunc(cuts, func(cut uint64) bool { return (cut-1)>>bucketShift == point>>bucketShift })
 }
 
 func TestPartitionerMisuse(t *testing.T) {
@@ -295,22 +150,12 @@ func TestPartitionerMisuse(t *testing.T) {
 		use  func(*Partitioner)
 		want error
 	}{
-		{"no second pass", func(p *Partitioner) { countAll(p, points) }, ErrSecondPassMissing},
-		{"Count after Refine", func(p *Partitioner) {
-			countAll(p, points)
-			p.Refine(points[0])
-			p.Count(points[1])
-		}, ErrPassOrder},
-		{"Count after NeedSecondPass", func(p *Partitioner) {
-			countAll(p, points)
-			p.NeedSecondPass()
-			p.Count(points[1])
-		}, ErrPassOrder},
-		{"a point above 63 bits in the first pass", func(p *Partitioner) { p.Count(MaxPoint + 1) }, ErrPointOutOfRange},
-		{"a point above 63 bits in the second pass", func(p *Partitioner) {
-			countAll(p, points)
-			p.Refine(math.MaxUint64)
-		}, ErrPointOutOfRange},
+		{"a point above 63 bits", func(p *Partitioner) { p.Add(MaxPoint + 1) }, ErrPointOutOfRange},
+		{"Add after Plan", func(p *Partitioner) {
+			addAll(p, points)
+			_, _ = p.Plan()
+			p.Add(points[0])
+		}, ErrAddAfterPlan},
 	}
 	for _, tc := range tests {
 		p := NewPartitioner(defaultWaves(), 0)
@@ -318,55 +163,136 @@ func TestPartitionerMisuse(t *testing.T) {
 		if _, err := p.Plan(); !errors.Is(err, tc.want) {
 			t.Errorf("%s: Plan() error = %v, want %v", tc.name, err, tc.want)
 		}
+		if p.HoldsFirstWave() {
+			t.Errorf("%s: HoldsFirstWave() after a failed plan", tc.name)
+		}
 	}
-	if _, err := partition(nil, 0, points, points); !errors.Is(err, ErrNoWaves) {
+	if _, err := partition(nil, 0, points); !errors.Is(err, ErrNoWaves) {
 		t.Errorf("no waves: error = %v, want ErrNoWaves", err)
 	}
 }
 
-func countAll(p *Partitioner, points []uint64) {
+func addAll(p *Partitioner, points []uint64) {
 	for _, point := range points {
-		p.Count(point)
+		p.Add(point)
 	}
 }
 
 func TestPartitionerPlanIsRepeatable(t *testing.T) {
 	points := fleetPoints(8, 3000)
 	p := NewPartitioner(defaultWaves(), 0)
-	countAll(p, points)
-	p.NeedSecondPass()
-	for _, point := range shuffled(rand.New(rand.NewPCG(8, 8)), points) {
-		p.Refine(point)
-	}
+	addAll(p, shuffled(rand.New(rand.NewPCG(8, 8)), points))
 	first, err1 := p.Plan()
 	second, err2 := p.Plan()
 	if err1 != nil || err2 != nil || !cmp.Equal(first, second) {
 		t.Fatalf("Plan() twice: %+v, %v and %+v, %v", first, err1, second, err2)
 	}
 	// The order devices are listed in does not change the plan.
-	inOrder, err := partition(defaultWaves(), 0, points, points)
+	inOrder, err := partition(defaultWaves(), 0, points)
 	if err != nil || !cmp.Equal(inOrder, first) {
 		t.Fatalf("listing order changed the plan: %+v vs %+v (%v)", inOrder, first, err)
 	}
 }
 
-// TestPartitionerMemoryIsFlat checks that planning 200,000 devices allocates about what planning
-// 10,000 does: the histogram and a few buckets' points, nothing per device. (BenchmarkPartitioner
-// gives the numbers; this only guards the shape.)
-func TestPartitionerMemoryIsFlat(t *testing.T) {
-	small, large := fleetPoints(9, 10_000), fleetPoints(10, 200_000)
-	allocated := func(points []uint64) uint64 {
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		if _, err := partition(defaultWaves(), 0, points, points); err != nil {
-			t.Fatal(err)
-		}
-		runtime.ReadMemStats(&after)
-		return after.TotalAlloc - before.TotalAlloc
+func shuffled(r *rand.Rand, points []uint64) []uint64 {
+	s := slices.Clone(points)
+	r.Shuffle(len(s), func(i, j int) { s[i], s[j] = s[j], s[i] })
+	return s
+}
+
+// TestPartitionerMemoryPerPoint checks that a plan holds the points and little else: about 8 bytes a
+// device (append's spare capacity included), however large the fleet.
+func TestPartitionerMemoryPerPoint(t *testing.T) {
+	points := fleetPoints(10, 200_000)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	p := NewPartitioner(defaultWaves(), 0)
+	addAll(p, points)
+	if _, err := p.Plan(); err != nil {
+		t.Fatal(err)
 	}
-	s, l := allocated(small), allocated(large)
-	if l > s+s/4 {
-		t.Errorf("planning 200,000 devices allocated %d bytes, 10,000 allocated %d: memory grows with the fleet", l, s)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if perPoint := float64(after.HeapAlloc-before.HeapAlloc) / float64(len(points)); perPoint > 12 {
+		t.Errorf("planning 200,000 devices holds %.1f bytes a device", perPoint)
+	}
+	runtime.KeepAlive(p)
+}
+
+// TestPartitionerKeepsTheFirstWave keeps devices as a controller does (what Add reports, dropping
+// what MayBeFirst no longer does) and checks that the kept ones hold the whole first wave, and not
+// much more than it.
+func TestPartitionerKeepsTheFirstWave(t *testing.T) {
+	shapes := map[string][]Wave{
+		"default":             defaultWaves(),
+		"a count of one":      sizedWaves(Count(1), Percent(100)),
+		"a count of 500":      sizedWaves(Count(500), Percent(10), Percent(100)),
+		"half first":          sizedWaves(Percent(50), Percent(100)),
+		"single":              sizedWaves(Percent(100)),
+		"an empty first wave": sizedWaves(Percent(0), Percent(100)),
+	}
+	for _, n := range []int{0, 1, 1023, 1024, 5000, 100_000} {
+		points := fleetPoints(uint64(n)+20, n)
+		for name, waves := range shapes {
+			for _, maxDevices := range []int64{0, int64(n) / 3} {
+				t.Run(fmt.Sprintf("%s/%d devices/max %d", name, n, maxDevices), func(t *testing.T) {
+					p := NewPartitioner(waves, maxDevices)
+					kept, most := keepFirst(p, points)
+					plan, err := p.Plan()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !p.HoldsFirstWave() {
+						t.Fatal("HoldsFirstWave() = false for uniform points")
+					}
+					lo, hi := plan.Range(0)
+					inWave := slices.DeleteFunc(kept, func(x uint64) bool { return x < lo || x >= hi })
+					if int64(len(inWave)) != plan.Sizes[0] {
+						t.Fatalf("kept %d devices of the first wave, which holds %d", len(inWave), plan.Sizes[0])
+					}
+					if limit := 2*plan.Sizes[0] + 4*horizonEvery; int64(most) > max(limit, plan.FleetSize/50) {
+						t.Errorf("kept up to %d devices for a first wave of %d", most, plan.Sizes[0])
+					}
+				})
+			}
+		}
+	}
+}
+
+// keepFirst adds points to p and keeps those that may be in the first wave, pruning as a caller
+// does; it returns the kept points and the most it held at once.
+func keepFirst(p *Partitioner, points []uint64) (kept []uint64, most int) {
+	pruned := horizonEvery
+	for _, point := range points {
+		if p.Add(point) {
+			kept = append(kept, point)
+		}
+		if len(kept) >= 2*pruned {
+			kept = slices.DeleteFunc(kept, func(x uint64) bool { return !p.MayBeFirst(x) })
+			pruned = max(len(kept), horizonEvery)
+		}
+		most = max(most, len(kept))
+	}
+	return kept, most
+}
+
+// TestPartitionerTellsAFirstWaveNotHeld feeds points no hash would give, crowded at the top of the
+// line, so the first wave's bound passes the horizon: HoldsFirstWave must say so.
+func TestPartitionerTellsAFirstWaveNotHeld(t *testing.T) {
+	points := make([]uint64, 5000)
+	for i := range points {
+		points[i] = MaxPoint - uint64(i)
+	}
+	p := NewPartitioner(defaultWaves(), 0)
+	keepFirst(p, points)
+	plan, err := p.Plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPlanHolds(t, plan, points, false)
+	if p.HoldsFirstWave() {
+		t.Error("HoldsFirstWave() = true, but the first wave lies above the horizon")
 	}
 }
 
@@ -380,7 +306,7 @@ func BenchmarkPartitioner(b *testing.B) {
 		b.Run(fmt.Sprintf("%d points", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := partition(defaultWaves(), 0, points, points); err != nil {
+				if _, err := partition(defaultWaves(), 0, points); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -87,12 +87,7 @@ func newSimulation(t *testing.T, profile fleetProfile, waves []Wave, policy Poli
 			d.state = alreadyUpdated
 		}
 		s.devices = append(s.devices, d)
-		partitioner.Count(d.point)
-	}
-	if partitioner.NeedSecondPass() {
-		for _, d := range s.devices {
-			partitioner.Refine(d.point)
-		}
+		partitioner.Add(d.point)
 	}
 	plan, err := partitioner.Plan()
 	if err != nil {

@@ -1,8 +1,13 @@
 package sim
 
 import (
+	"encoding/json"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/fleetwave/fleetwave/internal/pelion"
 )
@@ -36,6 +41,92 @@ func listObjects[T any, V any](w http.ResponseWriter, r *http.Request, mu *sync.
 	mu.Unlock()
 	writeJSON(w, http.StatusOK, listResponse(views, hasMore, total, p))
 	return nil
+}
+
+// writeList writes a list page as writeJSON(listResponse(...)) does, byte for byte, but with each item
+// written by appendItem rather than by reflection: the device directory's pages of 1000 devices are
+// what a campaign's walk of a large fleet spends its time on.
+func writeList[T any](w http.ResponseWriter, items []T, appendItem func([]byte, T) []byte, hasMore bool, total int, p pageParams) {
+	env := listResponse[T](nil, hasMore, total, p)
+	bufp := listBuffers.Get().(*[]byte)
+	defer listBuffers.Put(bufp)
+	b := appendJSONString(append((*bufp)[:0], `{"object":`...), env.Object)
+	b = append(b, `,"data":[`...)
+	for i, v := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendItem(b, v)
+	}
+	b = strconv.AppendBool(append(b, `],"has_more":`...), env.HasMore)
+	if env.After != "" {
+		b = appendJSONString(append(b, `,"after":`...), env.After)
+	}
+	b = strconv.AppendInt(append(b, `,"limit":`...), int64(env.Limit), 10)
+	b = appendJSONString(append(b, `,"order":`...), env.Order)
+	if env.TotalCount != nil {
+		b = strconv.AppendInt(append(b, `,"total_count":`...), int64(*env.TotalCount), 10)
+	}
+	b = append(b, "}\n"...)
+	*bufp = b
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+// listBuffers recycles writeList's page buffers (half a megabyte for a page of 1000 devices).
+var listBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// appendJSONString appends s as encoding/json writes it (HTML-safe escapes included): plain text is
+// copied, anything to escape goes through encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := range len(s) {
+		if !jsonPlain[s[i]] {
+			quoted, _ := json.Marshal(s)
+			return append(b, quoted...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// jsonPlain marks the bytes encoding/json writes as they are in a string.
+var jsonPlain = func() (plain [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		plain[c] = !strings.ContainsRune(`"\\<>&`, rune(c))
+	}
+	return plain
+}()
+
+// appendJSONTime appends t as time.Time's MarshalJSON does.
+func appendJSONTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+// appendJSONMap appends m as encoding/json writes a map[string]string: null, or its keys sorted.
+func appendJSONMap(b []byte, m map[string]string) []byte {
+	if m == nil {
+		return append(b, "null"...)
+	}
+	var room [8]string // the keys of a small map, sorted without allocating
+	keys := room[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = appendJSONString(append(b, ':'), m[k])
+	}
+	return append(b, '}')
 }
 
 // withObject runs fn, with mu held, on the object of c that the request's {id} names; a malformed id

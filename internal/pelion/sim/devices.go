@@ -43,9 +43,18 @@ var regions = []string{"eu-west", "us-east", "ap-south"}
 
 // deviceGroup is what devices added together share.
 type deviceGroup struct {
-	vendor, class uuid.UUID
-	component     string
-	trust         *trustSet
+	vendor, class       uuid.UUID
+	vendorHex, classHex string // vendor and class as the directory shows them, rendered once
+	component           string
+	trust               *trustSet
+}
+
+func newDeviceGroup(vendor, class uuid.UUID, component string, trust *trustSet) *deviceGroup {
+	if component == "" {
+		component = "MAIN"
+	}
+	return &deviceGroup{vendor: vendor, class: class, vendorHex: hex.EncodeToString(vendor[:]), classHex: hex.EncodeToString(class[:]),
+		component: component, trust: trust}
 }
 
 // device is one simulated device.
@@ -63,6 +72,9 @@ type device struct {
 	version uint64
 	digest  [32]byte
 	updated time.Time // the last change: firmware installed or attributes set
+	// checksum and etag are digest and updated as the directory shows them, rendered when they change
+	// rather than on every listing.
+	checksum, etag string
 }
 
 func (d *device) firmware() (uint64, [32]byte, time.Time) {
@@ -76,6 +88,7 @@ func (d *device) install(image *installation, now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.version, d.digest, d.updated = image.version, image.digest, now
+	d.checksum, d.etag = hex.EncodeToString(image.digest[:]), etag(now)
 }
 
 // attributes returns the device's custom attributes; the map must not be modified.
@@ -99,22 +112,22 @@ func (d *device) setAttributes(attrs map[string]string, now time.Time) map[strin
 			merged[k] = v
 		}
 	}
-	d.attrs, d.updated = merged, now
+	d.attrs, d.updated, d.etag = merged, now, etag(now)
 	return merged
 }
 
 // view renders the device as the directory's DeviceData.
 func (d *device) view() pelion.Device {
 	d.mu.Lock()
-	digest, updated, attrs := d.digest, d.updated, d.attrs
+	checksum, updated, tag, attrs := d.checksum, d.updated, d.etag, d.attrs
 	d.mu.Unlock()
 	return pelion.Device{
 		ID: d.id, Name: d.id, EndpointName: "sim-" + strconv.Itoa(d.index),
 		State: pelion.DeviceRegistered, LifecycleStatus: "enabled",
-		VendorID: hex.EncodeToString(d.group.vendor[:]), DeviceClass: hex.EncodeToString(d.group.class[:]),
-		FirmwareChecksum: hex.EncodeToString(digest[:]), Mechanism: "connector",
+		VendorID: d.group.vendorHex, DeviceClass: d.group.classHex,
+		FirmwareChecksum: checksum, Mechanism: "connector",
 		CustomAttributes: attrs, CreatedAt: d.created, UpdatedAt: updated,
-		ETag: updated.UTC().Format(time.RFC3339Nano), Object: pelion.ObjectDevice,
+		ETag: tag, Object: pelion.ObjectDevice,
 	}
 }
 
@@ -216,9 +229,6 @@ func deviceTime(get func(*device) time.Time) field[*device] { return timeField(g
 // deviceSchema lists the device fields filters may use. Fields the simulator does not model filter as
 // empty, as they would on a device that never set them.
 var deviceSchema = func() schema[*device] {
-	hexID := func(u func(*device) uuid.UUID) func(*device) string {
-		return func(d *device) string { v := u(d); return hex.EncodeToString(v[:]) }
-	}
 	s := schema[*device]{
 		fields: map[string]field[*device]{
 			"id":                idField(func(d *device) string { return d.id }),
@@ -227,9 +237,9 @@ var deviceSchema = func() schema[*device] {
 			"state":             textField(func(*device) string { return pelion.DeviceRegistered }),
 			"lifecycle_status":  textField(func(*device) string { return "enabled" }),
 			"mechanism":         textField(func(*device) string { return "connector" }),
-			"vendor_id":         idField(hexID(func(d *device) uuid.UUID { return d.group.vendor })),
-			"device_class":      idField(hexID(func(d *device) uuid.UUID { return d.group.class })),
-			"firmware_checksum": idField(func(d *device) string { _, h, _ := d.firmware(); return hex.EncodeToString(h[:]) }),
+			"vendor_id":         idField(func(d *device) string { return d.group.vendorHex }),
+			"device_class":      idField(func(d *device) string { return d.group.classHex }),
+			"firmware_checksum": idField(func(d *device) string { d.mu.Lock(); defer d.mu.Unlock(); return d.checksum }),
 			"created_at":        deviceTime(func(d *device) time.Time { return d.created }),
 			"updated_at":        deviceTime(func(d *device) time.Time { _, _, t := d.firmware(); return t }),
 		},
@@ -251,12 +261,26 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) error {
 	}
 	devs := s.fleet.candidates(filter)
 	page, hasMore, total := pageOver(len(devs), func(i int) string { return devs[i].id }, func(i int) *device { return devs[i] }, p, match)
-	views := make([]pelion.Device, len(page))
-	for i, d := range page {
-		views[i] = d.view()
-	}
-	writeJSON(w, http.StatusOK, listResponse(views, hasMore, total, p))
+	writeList(w, page, func(b []byte, d *device) []byte { return appendDevice(b, d.view()) }, hasMore, total, p)
 	return nil
+}
+
+// appendDevice appends a device as encoding/json writes a pelion.Device (a test holds the two to the
+// same bytes).
+func appendDevice(b []byte, v pelion.Device) []byte {
+	for _, f := range [...]struct{ key, value string }{
+		{`{"id":`, v.ID}, {`,"name":`, v.Name}, {`,"description":`, v.Description}, {`,"endpoint_name":`, v.EndpointName},
+		{`,"state":`, v.State}, {`,"lifecycle_status":`, v.LifecycleStatus}, {`,"vendor_id":`, v.VendorID},
+		{`,"device_class":`, v.DeviceClass}, {`,"firmware_checksum":`, v.FirmwareChecksum}, {`,"mechanism":`, v.Mechanism},
+	} {
+		b = appendJSONString(append(b, f.key...), f.value)
+	}
+	b = appendJSONMap(append(b, `,"custom_attributes":`...), v.CustomAttributes)
+	b = appendJSONTime(append(b, `,"created_at":`...), v.CreatedAt)
+	b = appendJSONTime(append(b, `,"updated_at":`...), v.UpdatedAt)
+	b = appendJSONString(append(b, `,"etag":`...), v.ETag)
+	b = appendJSONString(append(b, `,"object":`...), v.Object)
+	return append(b, '}')
 }
 
 func (s *Server) getDevice(w http.ResponseWriter, r *http.Request) error {
@@ -280,19 +304,18 @@ func (s *Server) AddDevices(spec DeviceSpec) ([]string, error) {
 	if spec.Failure != "" && !knownFailureMode(spec.Failure) {
 		return nil, fmt.Errorf("unknown failure mode %q", spec.Failure)
 	}
-	g := &deviceGroup{vendor: spec.VendorID, class: spec.ClassID, component: spec.Component, trust: s.defaultTrust}
-	if g.component == "" {
-		g.component = "MAIN"
-	}
+	trust := s.defaultTrust
 	if spec.TrustedKeys != nil {
-		g.trust = newTrustSet(spec.TrustedKeys)
+		trust = newTrustSet(spec.TrustedKeys)
 	}
+	g := newDeviceGroup(spec.VendorID, spec.ClassID, spec.Component, trust)
 	regionAttrs := make([]map[string]string, len(regions))
 	for i, r := range regions {
 		regionAttrs[i] = map[string]string{"region": r}
 	}
 	now := s.now()
 	digest := factoryDigest(g, spec.InstalledVersion)
+	checksum, created := hex.EncodeToString(digest[:]), etag(now)
 	s.mu.Lock()
 	devs := make([]*device, spec.Count)
 	ids := make([]string, spec.Count)
@@ -301,7 +324,7 @@ func (s *Server) AddDevices(spec DeviceSpec) ([]string, error) {
 		id, _ := s.ids.id()
 		index := base + i
 		d := &device{id: id, index: index, group: g, attrs: spec.Attributes, created: now,
-			version: spec.InstalledVersion, digest: digest, updated: now, failure: spec.Failure}
+			version: spec.InstalledVersion, digest: digest, updated: now, checksum: checksum, etag: created, failure: spec.Failure}
 		if d.attrs == nil {
 			d.attrs = regionAttrs[mix(uint64(s.cfg.Seed), uint64(index)^0xa77)%uint64(len(regions))]
 		}

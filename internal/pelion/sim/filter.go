@@ -136,7 +136,7 @@ func condition[T any](fd field[T], c pelion.Condition) (func(T) bool, error) {
 func normalizer(kind valueKind, name string) func(string) (string, error) {
 	switch kind {
 	case kindID:
-		return func(s string) (string, error) { return pelion.NormalizeID(s), nil }
+		return func(s string) (string, error) { return canonicalID(s), nil }
 	case kindState:
 		return func(s string) (string, error) { return canonicalState(s), nil }
 	case kindTime:
@@ -181,6 +181,17 @@ func ordering(kind valueKind, name string) (func(a, b string) bool, error) {
 		}, nil
 	}
 	return nil, fieldError(name, "field does not support lte/gte")
+}
+
+// canonicalID is pelion.NormalizeID without its copy for an id already canonical, as the directory's
+// own ids are: a filter on vendor or class compares every device of a page.
+func canonicalID(s string) string {
+	for i := range len(s) {
+		if c := s[i]; c == '-' || ('A' <= c && c <= 'F') {
+			return pelion.NormalizeID(s)
+		}
+	}
+	return s
 }
 
 // parseFilterTime accepts the three date-time forms the service documents.
