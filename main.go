@@ -15,12 +15,13 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -174,7 +175,9 @@ func (o options) validate() (types.NamespacedName, error) {
 
 func newScheme() *runtime.Scheme {
 	s := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	// Only the groups the operator reads or writes: all of client-go's would cost memory for nothing.
+	utilruntime.Must(corev1.AddToScheme(s))
+	utilruntime.Must(eventsv1.AddToScheme(s))
 	utilruntime.Must(updatev1alpha1.AddToScheme(s))
 	return s
 }

@@ -93,7 +93,8 @@ func WithObserver(o RequestObserver) Option {
 	return func(c *Client) error { c.observe = o; return nil }
 }
 
-// WithChunkSize sets the upload-job chunk size (default 8 MiB), within the service's 5–100 MiB.
+// WithChunkSize sets the upload-job chunk size (default 5 MiB, the least the service takes: a chunk is
+// held in memory while it is sent), within the service's 5–100 MiB.
 func WithChunkSize(n int) Option {
 	return func(c *Client) error {
 		if n < MinChunkSize || n > MaxChunkSize {
@@ -141,7 +142,7 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 		http:         &http.Client{CheckRedirect: checkRedirect},
 		retry:        DefaultRetryPolicy,
 		timeout:      30 * time.Second,
-		chunkSize:    8 << 20,
+		chunkSize:    MinChunkSize,
 		chunkedFrom:  MultipartImageLimit,
 		pollInterval: time.Second,
 	}

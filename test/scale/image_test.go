@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/pem"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -22,7 +24,7 @@ import (
 // imageSize is the image of BenchmarkImage1GiB: the operator's default --max-image-size.
 const imageSize = 1 << 30
 
-// BenchmarkImage1GiB streams a 1 GiB firmware image from a URL through the operator (bin/manager) to
+// BenchmarkImage1GiB streams a 1 GiB firmware image from an https URL through the operator (bin/manager) to
 // the simulator's upload jobs, and reports the operator's peak RSS: the image is never held whole.
 func BenchmarkImage1GiB(b *testing.B) {
 	for range b.N {
@@ -39,7 +41,7 @@ func imageThroughOperator(b *testing.B) (time.Duration, int64) {
 	b.Helper()
 	b.StopTimer()
 	url, digest := serveImage(b)
-	st := startStack(b, 1, "--image-source-allow", "127.0.0.1/32", "--image-source-allow-http", "--spool-dir", b.TempDir())
+	st := startStack(b, 1, "--image-source-allow", "127.0.0.1/32", "--spool-dir", b.TempDir())
 	env, operator := st.env, st.operator
 
 	img := &v1.FirmwareImage{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "big"},
@@ -67,17 +69,17 @@ func serveImage(b *testing.B) (string, string) {
 	if _, err := io.Copy(sum, newImageReader()); err != nil {
 		b.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Length", strconv.Itoa(imageSize))
 		_, _ = io.Copy(w, newImageReader())
-	})}
-	go func() { _ = srv.Serve(l) }()
-	b.Cleanup(func() { _ = srv.Close() })
-	return "http://" + l.Addr().String() + "/firmware.bin", hex.EncodeToString(sum.Sum(nil))
+	}))
+	srv.StartTLS() // on 127.0.0.1, with a certificate for it
+	b.Cleanup(srv.Close)
+	// The operator trusts the server's certificate as a system root: Go reads SSL_CERT_FILE on Linux.
+	caFile := filepath.Join(b.TempDir(), "image-server.pem")
+	write(b, caFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
+	b.Setenv("SSL_CERT_FILE", caFile)
+	return srv.URL + "/firmware.bin", hex.EncodeToString(sum.Sum(nil))
 }
 
 // newImageReader yields the benchmark image: imageSize bytes from a fixed seed.
