@@ -575,6 +575,12 @@ func (in Input) moveOn(left WavePhase, why string) Step {
 		return Step{Action: None, Wave: k, Phase: PhaseWatching, WavePhase: left, Reason: ReasonWatching, RecheckAt: in.Until,
 			Message: why + "; every wave is done, and devices that join the fleet are sent the update" + untilText(in.Until)}
 	}
+	if late := in.Progress[k].LatePending; k == len(in.Waves)-1 && late > 0 {
+		// Devices of the last wave sent after it finished (deferred until another campaign let go of
+		// them, or joined late) are still updating: complete once they reported.
+		return Step{Action: None, Wave: k, Phase: PhaseProgressing, WavePhase: left, Reason: ReasonWaveInProgress,
+			Message: fmt.Sprintf("%s; waiting for %d devices sent after the wave finished", why, late)}
+	}
 	if k == len(in.Waves)-1 {
 		return Step{Action: Complete, Wave: k, Phase: PhaseCompleted, WavePhase: left, Reason: ReasonCompleted,
 			Message: why + "; every wave is done"}

@@ -273,6 +273,10 @@ func TestNextWaveFinished(t *testing.T) {
 			in.finishedWith(3, Counts{Succeeded: 390}, t0)
 			in.LatePending = 2
 		}, Step{Action: None, Wave: 3, Phase: PhaseProgressing, WavePhase: WaveSucceeded, Reason: ReasonWaveInProgress}},
+		{"the last wave passed, devices it sent after it finished still updating", func(in *Input) {
+			in.finishedWith(3, Counts{Succeeded: 390, Pending: 3}, t0)
+			in.Progress[3].LatePending = 3
+		}, Step{Action: None, Wave: 3, Phase: PhaseProgressing, WavePhase: WaveSucceeded, Reason: ReasonWaveInProgress}},
 		{"threshold missed, Pause", func(in *Input) { in.finishedWith(0, missed, t0) },
 			Step{Action: None, Phase: PhasePaused, WavePhase: WaveFailed, Reason: ReasonSuccessThresholdNotMet}},
 		{"threshold missed, Abort", func(in *Input) {
