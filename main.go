@@ -74,6 +74,9 @@ func main() {
 	opts := parseFlags(os.Args[1:])
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.zap)))
 	log := ctrl.Log.WithName("setup")
+	if limit, ok := limitMemoryToContainer(); ok {
+		log.Info("Soft memory limit set from the container's", "bytes", limit)
+	}
 
 	if err := run(opts); err != nil {
 		log.Error(err, "Operator stopped with an error")
@@ -108,7 +111,7 @@ func parseFlags(args []string) options {
 	fs.Float64Var(&o.serviceQPS, "update-service-qps", 20, "Requests per second the operator sends the Update Service at most.")
 	fs.IntVar(&o.serviceBurst, "update-service-burst", 40, "Burst of requests allowed above --update-service-qps.")
 	fs.DurationVar(&o.pollInterval, "campaign-poll-interval", 10*time.Second,
-		"How often a running wave's Update Service campaigns are polled for their metrics.")
+		"How often a running wave's Update Service campaigns are polled for their metrics; polls that change nothing back off to 8 times this.")
 	fs.Func("namespaces", "Comma-separated namespaces to watch, such as team-a,team-b; empty watches all. "+
 		"The operator caches, and needs RBAC in, these only (config/namespaced).", func(s string) (err error) {
 		o.namespaces, err = parseNamespaces(s)

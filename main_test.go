@@ -144,3 +144,18 @@ func TestImageSourceFlagsRefuseBadValues(t *testing.T) {
 		}
 	}
 }
+
+func TestSoftMemoryLimitIsNinetyPercentOfTheContainers(t *testing.T) {
+	cases := map[string]int64{
+		"268435456\n": 241591911, // 256Mi
+		"max\n":       0,
+		"":            0,
+		"-1":          0,
+		"garbage":     0,
+	}
+	for in, want := range cases {
+		if got := softMemoryLimit(in); got != want {
+			t.Errorf("softMemoryLimit(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
