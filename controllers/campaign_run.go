@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1 "github.com/fleetwave/fleetwave/api/v1alpha1"
@@ -32,7 +33,9 @@ type campaignRun struct {
 
 	fleet   pelion.Filter        // the manifest's vendor and class, ANDed with spec.target.filter
 	members func(id string) bool // spec.target.rolloutOf's devices; nil: the whole fleet
-	foreign map[string]bool      // devices other campaigns pin, read when first needed
+	foreign func(id string) bool // whether other campaigns pin a device, read when first needed
+	pins    *pinBoard
+	reader  client.Reader // uncached, to confirm the campaign is fresh before an act a stale copy would get wrong
 	// firstWave holds the first wave's devices when this reconcile made the plan: the planning walk
 	// met them, so the wave's start need not walk the fleet again.
 	firstWave *waveDevices
@@ -67,10 +70,10 @@ func (r *UpdateCampaignReconciler) newCampaignRun(uc *v1.UpdateCampaign, mf *v1.
 		return nil, err
 	}
 	run := &campaignRun{
-		uc: uc, mf: mf, svc: svc, remote: remoteCampaigns{svc: svc, uc: uc}, status: status,
+		uc: uc, mf: mf, svc: svc, remote: remoteCampaigns{svc: svc, uc: uc, seen: r.polls.of(uc, r.Clock.Now())}, status: status,
 		recorder: r.Recorder, now: r.Clock.Now, perChunk: r.DevicesPerRemoteCampaign,
 		fleet: fleet, digest: hex.EncodeToString(summary.InstalledDigest), waves: waves, policy: policy, schedule: schedule, rate: rate,
-		planHash: specHash(uc.Spec, mf.Status.ManifestID),
+		planHash: specHash(uc.Spec, mf.Status.ManifestID), pins: &r.pins, reader: r.APIReader,
 	}
 	if c := uc.Spec.Confirmation; c != nil {
 		run.remote.confirm = &confirmer{svc: svc, digest: run.digest, timeout: defaultConfirmTimeout, now: run.now()}

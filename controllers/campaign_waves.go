@@ -313,6 +313,7 @@ func (run *campaignRun) createByPayload(ctx context.Context, ref chunkRef, devic
 		if err := run.remote.create(ctx, ref, run.fleet, manifestID, byDelta[k]); err != nil {
 			return err
 		}
+		run.pins.add(run.remote.name(ref), byDelta[k])
 	}
 	return nil
 }
@@ -322,15 +323,15 @@ type sendCounts struct {
 	sent, deferred, queued, updated int64
 }
 
-// foreignPins reads, once per reconcile and only when there is something to send, the devices other
-// campaigns pin.
-func (run *campaignRun) foreignPins(ctx context.Context) (map[string]bool, error) {
+// foreignPins reads, once per reconcile and only when there is something to send, which devices
+// other campaigns pin, from the operator's pin board.
+func (run *campaignRun) foreignPins(ctx context.Context) (func(id string) bool, error) {
 	if run.foreign == nil {
-		pins, err := run.remote.foreignPins(ctx)
+		foreign, err := run.pins.foreign(ctx, run.svc, run.now(), RemoteName(run.uc, "/"))
 		if err != nil {
 			return nil, err
 		}
-		run.foreign = pins
+		run.foreign = foreign
 	}
 	return run.foreign, nil
 }
@@ -399,6 +400,13 @@ func (run *campaignRun) sendLateDevices(ctx context.Context, k int) error {
 	})
 	if err != nil {
 		return err
+	}
+	if slices.ContainsFunc(late, func(d *waveDevices) bool { return d != nil }) {
+		// A reconcile from a cache that has not seen the campaign complete would update devices that
+		// joined after it did.
+		if err := confirmFresh(ctx, run.reader, run.uc, &v1.UpdateCampaign{}); err != nil {
+			return err
+		}
 	}
 	for j, devices := range late {
 		if devices == nil {

@@ -23,6 +23,9 @@ type remoteCampaigns struct {
 	// confirm, when spec.confirmation is set, holds reported successes back until the device
 	// directory confirms them.
 	confirm *confirmer
+	// seen remembers, across polls, the outcomes of remote campaigns that can no longer change;
+	// nil remembers nothing.
+	seen *campaignPolls
 }
 
 // chunkRef names one remote campaign of a wave: the main campaign of a chunk (followUp < 0), or one of
@@ -209,14 +212,23 @@ func (rc remoteCampaigns) stopRunning(ctx context.Context, k int) error {
 
 // remoteCounts are a wave attempt's device outcomes summed over its remote campaigns.
 type remoteCounts struct {
-	campaigns                            int32
-	targeted, succeeded, failed, skipped int64
-	pending                              int64
-	left                                 int64 // pinned, but gone from the fleet or the filter before their campaign selected them
-	failures                             rollout.ClassCounts
+	campaigns int32
+	targeted  int64
+	remoteOutcome
 }
 
-// observe sums the metrics of wave k's remote campaigns under attempt.
+// add counts one remote campaign's outcome in.
+func (sum *remoteCounts) add(o remoteOutcome) {
+	sum.succeeded += o.succeeded
+	sum.failed += o.failed
+	sum.skipped += o.skipped
+	sum.pending += o.pending
+	sum.left += o.left
+	sum.failures.Add(o.failures)
+}
+
+// observe sums the outcomes of wave k's remote campaigns under attempt. A finished remote campaign
+// is read once: its outcome is remembered and the polls after it cost nothing but its listing.
 func (rc remoteCampaigns) observe(ctx context.Context, k int, attempt int32) (remoteCounts, error) {
 	var sum remoteCounts
 	err := rc.each(ctx, k, func(remote pelion.Campaign, ref chunkRef) error {
@@ -226,47 +238,69 @@ func (rc remoteCampaigns) observe(ctx context.Context, k int, attempt int32) (re
 		pinned := pinnedDevices(remote.DeviceFilter)
 		sum.campaigns++
 		sum.targeted += pinned
-		if remote.Phase == pelion.PhaseDraft {
-			sum.pending += pinned
-			return nil
-		}
-		m, err := rc.svc.CampaignMetrics(ctx, remote.ID)
-		switch {
-		case pelion.IsNotFound(err):
-			sum.pending += pinned // not started yet
-			return nil
-		case err != nil:
-			return serviceError("reading a remote campaign's metrics", err)
-		}
-		selected := int64(m.TotalCount)
-		if selected == 0 && !remote.Phase.Finished() {
-			sum.pending += pinned // starting: its devices are not selected yet
-			return nil
-		}
-		failed, pending, failures, err := rc.classifyFailures(ctx, remote.ID, int64(m.FailedCount), int64(m.PendingCount))
-		if err != nil {
-			return err
-		}
-		succeeded := int64(m.SuccessCount)
-		if rc.confirm != nil && succeeded > 0 {
-			c, err := rc.confirm.check(ctx, remote.ID)
+		got, known := rc.seen.outcome(remote.ID)
+		if !known {
+			read, final, err := rc.read(ctx, remote, pinned)
 			if err != nil {
 				return err
 			}
-			held := min(c.waiting+c.unconfirmed, succeeded)
-			unconfirmed := min(c.unconfirmed, held)
-			succeeded, pending, failed = succeeded-held, pending+held-unconfirmed, failed+unconfirmed
-			failures[rollout.ClassUnconfirmed] += unconfirmed
+			if final {
+				rc.seen.keep(remote.ID, read)
+			}
+			got = read
 		}
-		sum.succeeded += succeeded
-		sum.failed += failed
-		sum.failures.Add(failures)
-		sum.skipped += int64(m.SkippedCount)
-		sum.pending += pending
-		sum.left += max(pinned-selected, 0)
+		sum.add(got)
 		return nil
 	})
 	return sum, err
+}
+
+// read reads the outcome of a remote campaign pinning that many devices. It is final when the campaign
+// had finished when it was listed (so its counters are too) and, with spec.confirmation, none of its
+// successes still waits for the device directory.
+func (rc remoteCampaigns) read(ctx context.Context, remote pelion.Campaign, pinned int64) (remoteOutcome, bool, error) {
+	if remote.Phase == pelion.PhaseDraft {
+		return remoteOutcome{pending: pinned}, false, nil
+	}
+	m, err := rc.svc.CampaignMetrics(ctx, remote.ID)
+	switch {
+	case pelion.IsNotFound(err):
+		return remoteOutcome{pending: pinned}, false, nil // not started yet
+	case err != nil:
+		return remoteOutcome{}, false, serviceError("reading a remote campaign's metrics", err)
+	}
+	selected := int64(m.TotalCount)
+	if selected == 0 && !remote.Phase.Finished() {
+		return remoteOutcome{pending: pinned}, false, nil // starting: its devices are not selected yet
+	}
+	failed, pending, failures, err := rc.classifyFailures(ctx, remote.ID, int64(m.FailedCount), int64(m.PendingCount))
+	if err != nil {
+		return remoteOutcome{}, false, err
+	}
+	got := remoteOutcome{succeeded: int64(m.SuccessCount), failed: failed, skipped: int64(m.SkippedCount),
+		pending: pending, left: max(pinned-selected, 0), failures: failures}
+	waiting, err := rc.holdUnconfirmed(ctx, remote.ID, &got)
+	return got, err == nil && remote.Phase.Finished() && waiting == 0, err
+}
+
+// holdUnconfirmed, with spec.confirmation, holds back the reported successes the device directory
+// does not confirm: pending within confirmTimeout of their report, failed (Unconfirmed) after it. It
+// returns how many still wait.
+func (rc remoteCampaigns) holdUnconfirmed(ctx context.Context, remoteID string, got *remoteOutcome) (int64, error) {
+	if rc.confirm == nil || got.succeeded == 0 {
+		return 0, nil
+	}
+	c, err := rc.confirm.check(ctx, remoteID)
+	if err != nil {
+		return 0, err
+	}
+	held := min(c.waiting+c.unconfirmed, got.succeeded)
+	unconfirmed := min(c.unconfirmed, held)
+	got.succeeded -= held
+	got.pending += held - unconfirmed
+	got.failed += unconfirmed
+	got.failures[rollout.ClassUnconfirmed] += unconfirmed
+	return c.waiting, nil
 }
 
 // classifyFailures splits a remote campaign's failed devices by class from its fail event types.

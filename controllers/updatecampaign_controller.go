@@ -41,6 +41,11 @@ type UpdateCampaignReconciler struct {
 	DevicesPerRemoteCampaign int
 	// MaxConcurrentReconciles is how many campaigns are reconciled at once; 0 means 1.
 	MaxConcurrentReconciles int
+
+	// polls remembers what polls found that cannot change, and how quiet each campaign has been.
+	polls pollBook
+	// pins is the operator's view of the devices active remote campaigns pin (the overlap guard).
+	pins pinBoard
 }
 
 // +kubebuilder:rbac:groups=update.fleetwave.io,resources=updatecampaigns,verbs=get;list;watch;update;patch
@@ -144,23 +149,29 @@ func (r *UpdateCampaignReconciler) reconcileRollout(ctx context.Context, uc *v1.
 const rollForwardRecheck = 30 * time.Second
 
 // nextLook is when the campaign should be looked at again without an event: at the planner's
-// recheck time, and at least every PollInterval while devices are updating.
+// recheck time and the next rate tick, exactly, and while devices are updating at the next poll,
+// which backs off while polls change nothing. A campaign that ended is forgotten by the poll book.
 func (r *UpdateCampaignReconciler) nextLook(uc *v1.UpdateCampaign, step rollout.Step, rate rollout.Rate) time.Duration {
+	now := r.Clock.Now()
 	var wait time.Duration
 	if !step.RecheckAt.IsZero() {
-		wait = max(step.RecheckAt.Sub(r.Clock.Now()), time.Second)
+		wait = max(step.RecheckAt.Sub(now), time.Second)
 	}
 	look := func(every time.Duration) {
 		if wait == 0 || wait > every {
 			wait = every
 		}
 	}
+	poll := r.polls.settle(uc, now, r.PollInterval)
+	if uc.Status.Phase.IsFinal() {
+		r.polls.forget(uc.UID)
+	}
 	if anyWaveRunning(uc) || uc.Status.Totals.Deferred > 0 {
-		look(r.PollInterval)
+		look(poll)
 	}
 	if w := uc.Status.Waves[uc.Status.CurrentWave]; w.Queued > 0 && w.SentAt != nil {
-		_, next := rate.Due(w.SentAt.Time, r.Clock.Now())
-		look(max(next.Sub(r.Clock.Now()), time.Second))
+		_, next := rate.Due(w.SentAt.Time, now)
+		look(max(next.Sub(now), time.Second))
 	}
 	if step.Phase == rollout.PhaseWatching {
 		look(watchInterval * r.PollInterval)
@@ -192,6 +203,7 @@ func (r *UpdateCampaignReconciler) readyManifest(ctx context.Context, uc *v1.Upd
 func (r *UpdateCampaignReconciler) reconcileDelete(ctx context.Context, uc *v1.UpdateCampaign) error {
 	if !controllerutil.ContainsFinalizer(uc, campaignFinalizer) {
 		forgetCampaign(uc)
+		r.polls.forget(uc.UID)
 		return nil
 	}
 	markProgressing(uc, r.Clock.Now(), v1.ReasonDeleting, "Stopping the remote campaigns")

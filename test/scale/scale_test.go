@@ -44,6 +44,7 @@ func benchmarkRollout(b *testing.B, devices int) {
 		b.ReportMetric(r.total.Seconds(), "s/rollout")
 		b.ReportMetric(r.firstWave.Seconds(), "s-to-first-wave")
 		b.ReportMetric(float64(r.operatorRSS)/(1<<20), "MiB-operator-peak-RSS")
+		b.ReportMetric(float64(r.simulatorRSS)/(1<<20), "MiB-simulator-peak-RSS")
 		b.ReportMetric(r.apiWrites, "api-writes")
 		b.ReportMetric(r.serviceCalls, "service-calls")
 		b.Logf("%d devices: rollout %v (first wave started %v after apply), operator peak RSS %.1f MiB, %v API server writes, %v Update Service calls %v",
@@ -54,6 +55,7 @@ func benchmarkRollout(b *testing.B, devices int) {
 type result struct {
 	total, firstWave time.Duration
 	operatorRSS      int64
+	simulatorRSS     int64
 	apiWrites        float64
 	serviceCalls     float64
 	callsByOp        map[string]float64
@@ -74,7 +76,8 @@ func rolloutAt(b *testing.B, devices int) result {
 		b.Fatalf("the rollout ended %s with totals %+v, want Completed with %d succeeded", uc.Status.Phase, uc.Status.Totals, devices)
 	}
 	writesAfter, callsAfter := scrape(b, metricsAddr)
-	r := result{total: total, firstWave: firstWave, operatorRSS: peakRSS(b, operator.Process.Pid), callsByOp: map[string]float64{}}
+	r := result{total: total, firstWave: firstWave, operatorRSS: peakRSS(b, operator.Process.Pid),
+		simulatorRSS: peakRSS(b, st.sim.Process.Pid), callsByOp: map[string]float64{}}
 	r.apiWrites = writesAfter - writesBefore
 	for op, n := range callsAfter {
 		if d := n - callsBefore[op]; d > 0 {
@@ -90,12 +93,24 @@ type stack struct {
 	env         *testenv.Env
 	dir         string
 	operator    *exec.Cmd
+	sim         *exec.Cmd
+	simAddr     string
 	metricsAddr string
 }
+
+// instantProfile is the simulator's device profile unless a benchmark asks for another: devices
+// answer at once (time scale 0).
+const instantProfile = `{"time_scale": 0, "latency": {"kind": "fixed", "median": "0s"}}`
 
 // startStack starts envtest, `fleetwave sim` with that many devices and the operator (with extra
 // flags), as the demo runs them.
 func startStack(b *testing.B, devices int, flags ...string) stack {
+	b.Helper()
+	return startStackWith(b, devices, instantProfile, flags...)
+}
+
+// startStackWith is startStack with the simulator's device profile (JSON) of the caller's choosing.
+func startStackWith(b *testing.B, devices int, profile string, flags ...string) stack {
 	b.Helper()
 	env, err := testenv.Start()
 	if err != nil {
@@ -105,23 +120,24 @@ func startStack(b *testing.B, devices int, flags ...string) stack {
 	dir := b.TempDir()
 	bin := buildBinaries(b, env.RepoRoot, dir)
 	simAddr, metricsAddr := testserver.FreeAddr(b), testserver.FreeAddr(b)
-	startSimulator(b, bin["fleetwave"], dir, simAddr, devices)
+	sim := startSimulator(b, bin["fleetwave"], dir, simAddr, devices, profile)
 	operator := startOperator(b, env, bin["manager"], dir, simAddr, metricsAddr, flags...)
-	return stack{env: env, dir: dir, operator: operator, metricsAddr: metricsAddr}
+	return stack{env: env, dir: dir, operator: operator, sim: sim, simAddr: simAddr, metricsAddr: metricsAddr}
 }
 
 // startSimulator creates the signing keys in dir/keys and starts `fleetwave sim` on addr with that
-// many devices trusting them, at time scale 0, and waits until it listens.
-func startSimulator(b *testing.B, fleetwave, dir, addr string, devices int) {
+// many devices trusting them, behaving as profile (JSON) says, and waits until it listens.
+func startSimulator(b *testing.B, fleetwave, dir, addr string, devices int, profile string) *exec.Cmd {
 	b.Helper()
 	run(b, fleetwave, "init", "--domain", "example.com", "--model", "thermostat", "--out", filepath.Join(dir, "keys"))
 	write(b, filepath.Join(dir, "api-key"), "ak_scale_benchmark")
-	write(b, filepath.Join(dir, "profile.json"), `{"time_scale": 0, "latency": {"kind": "fixed", "median": "0s"}}`)
-	start(b, filepath.Join(dir, "sim.log"), nil, fleetwave, "sim", "--listen", addr,
+	write(b, filepath.Join(dir, "profile.json"), profile)
+	sim := start(b, filepath.Join(dir, "sim.log"), nil, fleetwave, "sim", "--listen", addr,
 		"--api-key-file", filepath.Join(dir, "api-key"), "--devices", strconv.Itoa(devices),
 		"--domain", "example.com", "--model", "thermostat", "--trust-key", filepath.Join(dir, "keys", "update.crt.pem"),
 		"--profile", filepath.Join(dir, "profile.json"))
 	waitPort(b, addr)
+	return sim
 }
 
 // startOperator starts the operator as a cluster admin of env, against the simulator on simAddr, with
@@ -212,30 +228,44 @@ func buildBinaries(b *testing.B, root, dir string) map[string]string {
 // method) and its Update Service calls by operation.
 func scrape(b *testing.B, addr string) (writes float64, calls map[string]float64) {
 	b.Helper()
+	m := readMeter(b, addr)
+	return m.writes, m.calls
+}
+
+// meter is a reading of the operator's counters.
+type meter struct {
+	at         time.Time
+	writes     float64            // API server writes: client-go's rest client requests by method
+	calls      map[string]float64 // Update Service calls by operation
+	reconciles float64            // UpdateCampaign reconciles: each of a campaign with a running wave polls it
+}
+
+// readMeter reads the operator's metrics, in one scrape.
+func readMeter(b *testing.B, addr string) meter {
+	b.Helper()
+	m := meter{at: time.Now(), calls: map[string]float64{}}
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer resp.Body.Close()
-	calls = map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		line := sc.Text()
-		name, labels, value, ok := parseSample(line)
-		if !ok {
-			continue
-		}
-		switch name {
-		case "rest_client_requests_total":
-			if m := labels["method"]; m == "POST" || m == "PUT" || m == "PATCH" || m == "DELETE" {
-				writes += value
+		name, labels, value, ok := parseSample(sc.Text())
+		switch {
+		case !ok:
+		case name == "rest_client_requests_total":
+			if method := labels["method"]; method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE" {
+				m.writes += value
 			}
-		case "fleetwave_pelion_requests_total":
-			calls[labels["operation"]] += value
+		case name == "fleetwave_pelion_requests_total":
+			m.calls[labels["operation"]] += value
+		case name == "controller_runtime_reconcile_total" && labels["controller"] == "updatecampaign":
+			m.reconciles += value
 		}
 	}
-	return writes, calls
+	return m
 }
 
 // parseSample reads one line of the Prometheus text format: name{labels} value.
