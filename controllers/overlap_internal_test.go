@@ -7,6 +7,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -92,8 +94,10 @@ func TestPinBoardListsOncePerTTLAndKnowsWhatTheOperatorCreated(t *testing.T) {
 	if !lookup(t0.Add(time.Second), "other@uid-b/")(d3) {
 		t.Error("another campaign does not see the pins the operator just created")
 	}
-	if n := svc.lists.Load(); n != 1 {
-		t.Errorf("%d listings within the TTL, want 1", n)
+	// One listing found only the other campaign's remote campaigns, kept without their ids; asked by
+	// another campaign, the board listed once more to keep them. Then none within the TTL.
+	if n := svc.lists.Load(); n != 2 {
+		t.Errorf("%d listings within the TTL, want 2", n)
 	}
 
 	// The other campaign goes: its devices are free once the board is listed again.
@@ -106,7 +110,47 @@ func TestPinBoardListsOncePerTTLAndKnowsWhatTheOperatorCreated(t *testing.T) {
 	if lookup(t0.Add(pinBoardTTL+time.Second), "mine@uid-a/")(d1) {
 		t.Error("a device stays pinned after its campaign went and the board was listed again")
 	}
-	if n := svc.lists.Load(); n != 2 {
-		t.Errorf("%d listings, want 2", n)
+	if board.pins != nil {
+		t.Error("the board indexed pins though no other campaign pins anything")
+	}
+	if n := svc.lists.Load(); n != 3 {
+		t.Errorf("%d listings, want 3", n)
+	}
+
+	// While one campaign alone has remote campaigns, the board holds none of their device ids.
+	draftCampaign(t, svc, "mine@uid-a/w1.a0.c0", d1, d2, d3)
+	if lookup(t0.Add(2*pinBoardTTL+time.Second), "mine@uid-a/")(d1) {
+		t.Error("a campaign's own pins count as foreign")
+	}
+	if board.solo != "mine@uid-a/" || slices.ContainsFunc(board.campaigns, func(c pinnedCampaign) bool { return c.ids != nil }) {
+		t.Errorf("a board of one campaign's remote campaigns (solo %q) keeps their ids", board.solo)
+	}
+	if !lookup(t0.Add(2*pinBoardTTL+time.Second), "other@uid-b/")(d1) {
+		t.Error("another campaign asking does not see the lone campaign's pins")
+	}
+}
+
+func TestPinIndexKnowsEveryCampaignPinningADevice(t *testing.T) {
+	p := newPinIndex()
+	const hexID = "0000000000000000000000000000abcd"
+	p.add("a/w0", []string{hexID, "odd-device"})
+	p.add("b/w0", []string{"0000-0000-0000-0000-0000-0000-0000-ABCD"}) // the same device, written otherwise
+	p.add("c/w0", []string{hexID})
+	p.add("a/w0", []string{hexID}) // entered again after a listing: no harm
+	is := func(prefix string) func(string) bool {
+		return func(name string) bool { return strings.HasPrefix(name, prefix) }
+	}
+	for _, tc := range []struct {
+		id, by string
+		want   bool
+	}{
+		{hexID, "a/", true}, {hexID, "b/", true}, {hexID, "c/", true}, {hexID, "d/", false},
+		{"0000000000000000000000000000ABCD", "b/", true},
+		{"odd-device", "a/", true}, {"odd-device", "b/", false},
+		{"0000000000000000000000000000abce", "a/", false},
+	} {
+		if got := p.pinnedBy(tc.id, is(tc.by)); got != tc.want {
+			t.Errorf("pinnedBy(%s, %s*) = %v, want %v", tc.id, tc.by, got, tc.want)
+		}
 	}
 }
