@@ -351,6 +351,12 @@ func (run *campaignRun) finishWave(ctx context.Context, k int, timedOut bool) er
 		}
 		w.TimedOut += w.Pending
 		w.Pending = 0
+		// Write before the late sends: a crash after them must not find the wave still timing out
+		// and stop the follow-ups it just created before their devices were reached.
+		w.FinishedAt = run.timestamp()
+		if err := run.status.write(ctx, run.uc); err != nil {
+			return err
+		}
 	}
 	if run.mayTarget() {
 		if err := run.sendLateDevices(ctx, k); err != nil {
@@ -360,7 +366,9 @@ func (run *campaignRun) finishWave(ctx context.Context, k int, timedOut bool) er
 	if w.Pending > 0 && !timedOut {
 		return nil
 	}
-	w.FinishedAt = run.timestamp()
+	if !timedOut {
+		w.FinishedAt = run.timestamp()
+	}
 	run.event(v1.EventWaveFinished, "Finish", "Wave %s finished: %d succeeded, %d failed, %d timed out, %d skipped",
 		w.Name, w.Succeeded, w.Failed, w.TimedOut, w.Skipped)
 	return nil
